@@ -1,0 +1,152 @@
+"""Settings read from the environment (the contract in DESIGN.md), in one place.
+
+Secrets live only in ``Credentials`` objects, whose ``repr`` hides them, and are never written to
+events, manifests, logs or tool answers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from plugin.errors import ConfigError
+
+DEFAULT_API_VERSION = "62.0"
+AuthKind = Literal["session", "password", "client_credentials", "jwt"]
+
+MISSING_CREDENTIALS = (
+    "No Salesforce credentials in the environment of the sfbackup server. Set one of: "
+    "SF_INSTANCE_URL + SF_ACCESS_TOKEN (a session); SF_USERNAME + SF_PASSWORD [+ SF_SECURITY_TOKEN] "
+    "[+ SF_DOMAIN]; SF_CLIENT_ID + SF_CLIENT_SECRET + SF_DOMAIN (client credentials); "
+    "SF_CLIENT_ID + SF_USERNAME + SF_JWT_KEY_FILE (JWT bearer). In a host's config these go "
+    'under "env" of the server entry; then restart the server.'
+)
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``events.db`` and ``backups/`` live: ``SFBACKUP_HOME`` or the user data dir."""
+    env = os.environ if env is None else env
+    raw = env.get("SFBACKUP_HOME")
+    if raw:
+        return Path(raw).expanduser().resolve()
+    return Path(platformdirs.user_data_dir("sfbackup", appauthor=False)).resolve()
+
+
+def events_path(home: Path) -> Path:
+    return home / "events.db"
+
+
+def api_version(env: Mapping[str, str] | None = None) -> str:
+    """``SF_API_VERSION`` as ``NN.N`` (a leading ``v`` is accepted and dropped)."""
+    env = os.environ if env is None else env
+    raw = (env.get("SF_API_VERSION") or DEFAULT_API_VERSION).strip().lstrip("vV")
+    parts = raw.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"SF_API_VERSION={raw!r} is not an API version like 62.0; fix or unset it.")
+    return raw
+
+
+def ca_bundle(env: Mapping[str, str] | None = None) -> Path | None:
+    """``SFBACKUP_CA_BUNDLE``: an extra CA to trust besides the public ones (the fake org's)."""
+    env = os.environ if env is None else env
+    raw = env.get("SFBACKUP_CA_BUNDLE")
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"SFBACKUP_CA_BUNDLE={raw} is not a file; point it at a PEM CA certificate.")
+    return path
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach one org. ``repr`` never shows a secret."""
+
+    kind: AuthKind
+    instance_url: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    domain: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    jwt_key_file: str | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never be written anywhere (used by redaction and tests)."""
+        return [s for s in (self.access_token, self.password, self.security_token, self.client_secret) if s]
+
+    @property
+    def can_relogin(self) -> bool:
+        return self.kind != "session"
+
+    def describe(self) -> str:
+        """A secret-free one-liner for logs and answers."""
+        who = self.username or self.client_id or "session"
+        where = self.instance_url or self.domain or "login"
+        return f"{self.kind} auth as {who} at {where}"
+
+
+def _clean_instance_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"SF_INSTANCE_URL={raw!r} is not an https URL like https://acme.my.salesforce.com; fix it."
+        )
+    return f"https://{parts.netloc}"
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
+    """Pick the first complete credential set, in the order DESIGN.md fixes.
+
+    Raises:
+        ConfigError: no complete set, with the list of what to set.
+    """
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    if get("SF_INSTANCE_URL") and get("SF_ACCESS_TOKEN"):
+        return Credentials(
+            kind="session",
+            instance_url=_clean_instance_url(get("SF_INSTANCE_URL") or ""),
+            access_token=get("SF_ACCESS_TOKEN"),
+        )
+    if get("SF_USERNAME") and get("SF_PASSWORD"):
+        return Credentials(
+            kind="password",
+            username=get("SF_USERNAME"),
+            password=get("SF_PASSWORD"),
+            security_token=get("SF_SECURITY_TOKEN") or "",
+            domain=get("SF_DOMAIN") or "login",
+            instance_url=_clean_instance_url(get("SF_INSTANCE_URL") or "")
+            if get("SF_INSTANCE_URL")
+            else None,
+        )
+    if get("SF_CLIENT_ID") and get("SF_CLIENT_SECRET") and get("SF_DOMAIN"):
+        return Credentials(
+            kind="client_credentials",
+            client_id=get("SF_CLIENT_ID"),
+            client_secret=get("SF_CLIENT_SECRET"),
+            domain=get("SF_DOMAIN"),
+        )
+    if get("SF_CLIENT_ID") and get("SF_USERNAME") and get("SF_JWT_KEY_FILE"):
+        return Credentials(
+            kind="jwt",
+            client_id=get("SF_CLIENT_ID"),
+            username=get("SF_USERNAME"),
+            jwt_key_file=get("SF_JWT_KEY_FILE"),
+            domain=get("SF_DOMAIN") or "login",
+        )
+    raise ConfigError(MISSING_CREDENTIALS)

@@ -1,0 +1,33 @@
+"""The plugin's error tree: one base so every shell (MCP tool, CLI) needs one ``except``.
+
+PluginError
+├── ConfigError          environment or arguments are unusable; the message says what to set
+├── BackupRequestError   a salesforce_backup argument is invalid
+├── JobNotFoundError     no job with that id in the event log
+└── SalesforceError      (plugin.salesforce.errors) anything the org or the network did
+"""
+
+from __future__ import annotations
+
+
+class PluginError(Exception):
+    """Base of every error the plugin raises on purpose; ``str(e)`` is fit to show a user."""
+
+
+class ConfigError(PluginError):
+    """The environment lacks or garbles a setting."""
+
+
+class BackupRequestError(PluginError):
+    """An argument of a backup request is invalid."""
+
+
+class JobNotFoundError(PluginError):
+    """A job id that the event log does not know."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"No job with id {job_id!r}. Call salesforce_backup_status without a job_id "
+            "(or run `sfbackup status`) to list the known jobs."
+        )
+        self.job_id = job_id

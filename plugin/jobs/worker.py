@@ -1,0 +1,222 @@
+"""The worker process of one job: connects, exports, and records every step as an event.
+
+Run as ``python -m plugin.jobs.worker --home HOME JOB_ID`` by the runtime. It is the only writer of
+its job's stream after ``job.requested``, and checks the stream version on every append.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from events import EventLog
+from events.codec import decode, encode
+from events.ids import job_stream
+from events.vocabulary import (
+    JobCompleted,
+    JobFailed,
+    JobProgress,
+    JobRequested,
+    JobStarted,
+    ObjectFinished,
+    SkippedObject,
+)
+from plugin import config
+from plugin.errors import PluginError
+from plugin.log_setup import configure_logging
+from plugin.salesforce.client import OrgClient
+from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.export import Exporter, ExportOptions, Progress
+from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
+from projections import ProjectionStore
+
+log = structlog.get_logger("sfbackup.worker")
+TERMINAL = {"job.completed", "job.failed", "job.cancelled", "job.interrupted"}
+
+
+class JobWorker:
+    def __init__(self, home: Path, job_id: str) -> None:
+        self.home = home
+        self.job_id = job_id
+        self.stream = job_stream(job_id)
+        self.log = EventLog.open(config.events_path(home))
+        self.version = 0
+        self.attempt = 1
+        self.phase = "planning"
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+
+    def _append(self, payload: Any) -> None:
+        metadata = {
+            "actor": "worker",
+            "worker_id": self.worker_id,
+            "pid": os.getpid(),
+            "attempt": self.attempt,
+        }
+        self.log.append(self.stream, [encode(payload, metadata=metadata)], expected_version=self.version)
+        self.version += 1
+
+    def run(self) -> int:
+        events = self.log.read_stream(self.stream)
+        if not events:
+            log.error("no such job", job_id=self.job_id)
+            return 2
+        if any(e.type in TERMINAL or e.type == "job.started" for e in events):
+            log.warning("job already started or finished; nothing to do", job_id=self.job_id)
+            return 0
+        self.version = events[-1].stream_version
+        request = decode(events[0])
+        assert isinstance(request, JobRequested)
+        try:
+            return self._run(request)
+        except (PluginError, UnknownObjectsError) as e:
+            code = getattr(
+                e, "code", "INVALID_OBJECTS_FILTER" if isinstance(e, UnknownObjectsError) else "ERROR"
+            )
+            retryable = bool(getattr(e, "retryable", False))
+            log.error("job failed", job_id=self.job_id, code=code, error=str(e))
+            self._append(
+                JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=1, phase=self.phase)
+            )
+            return 1
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            message = (
+                f"Internal error {type(e).__name__}: {e}. See {self.home / 'logs' / (self.job_id + '.log')}."
+            )
+            self._append(
+                JobFailed(error_code="INTERNAL_ERROR", message=message, retryable=False, phase=self.phase)
+            )
+            return 1
+
+    def _run(self, request: JobRequested) -> int:
+        env = os.environ
+        credentials = config.credentials_from_env(env)
+        api_version = request.api_version or config.api_version(env)
+        self.phase = "connecting"
+        client = OrgClient(credentials, api_version=api_version, extra_ca=config.ca_bundle(env))
+        try:
+            identity = client.identity()
+            if request.org_id and identity.org_id != request.org_id:
+                raise SalesforceError(
+                    f"The credentials now reach org {identity.org_id}, but the job was requested for "
+                    f"{request.org_id}. Start a new backup.",
+                    code="ORG_CHANGED",
+                )
+            since, base = self._window(request, identity.org_id)
+            if not request.backup_directory:
+                raise SalesforceError("The job request names no backup folder.", code="NO_TARGET")
+            options = ExportOptions(
+                job_id=self.job_id,
+                backup_type=request.backup_type,
+                since=since,
+                base_backup=base,
+                objects_filter=request.objects_filter,
+                include_files=request.include_files,
+                include_attachments=request.include_attachments,
+                include_documents=request.include_documents,
+                compression=request.compression,
+                parallel_downloads=request.parallel_downloads,
+            )
+            final = Path(request.backup_directory)
+
+            def on_plan(selection: ObjectSelection) -> None:
+                self.phase = "exporting"
+                self._append(
+                    JobStarted(
+                        attempt=self.attempt,
+                        worker_id=self.worker_id,
+                        pid=os.getpid(),
+                        org_id=identity.org_id,
+                        instance_url=identity.instance_url,
+                        api_version=api_version,
+                        objects_total=len(selection.objects),
+                        objects=tuple(selection.objects),
+                        skipped=tuple(SkippedObject(s.object, s.reason) for s in selection.skipped),
+                        partial_directory=str(final.with_name(final.name + ".partial")),
+                    )
+                )
+
+            def on_progress(p: Progress) -> None:
+                self.phase = p.phase
+                finished = ObjectFinished(**p.object_finished) if p.object_finished else None
+                self._append(
+                    JobProgress(
+                        phase=p.phase,
+                        objects_done=p.objects_done,
+                        objects_total=p.objects_total,
+                        current_object=p.current_object,
+                        records=p.records,
+                        files=p.files,
+                        bytes=p.bytes,
+                        percent=p.percent,
+                        object_finished=finished,
+                    )
+                )
+
+            exporter = Exporter(
+                client,
+                identity,
+                options,
+                final,
+                on_plan=on_plan,
+                on_progress=on_progress,
+                log_head=self.log.head,
+            )
+            result = exporter.run()
+        finally:
+            client.close()
+        self._append(
+            JobCompleted(
+                backup_directory=str(result.directory),
+                manifest_sha256=result.manifest_sha256,
+                objects=result.objects,
+                records=result.records,
+                files=result.files,
+                bytes=result.bytes,
+                skipped=result.skipped,
+                duration_seconds=round(result.duration_seconds, 3),
+            )
+        )
+        log.info("job completed", job_id=self.job_id, records=result.records, files=result.files)
+        return 0
+
+    def _window(self, request: JobRequested, org_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The incremental window: since_date if given, else since the last completed backup of the org."""
+        if request.backup_type != "incremental":
+            return None, None
+        if request.since_date:
+            return request.since_date, None
+        base = ProjectionStore(self.log).latest_backup(org_id)
+        if base is None or not base.started_at:
+            return None, None  # no earlier backup: the first incremental one is a full export
+        since = base.started_at[:19] + "Z"
+        return since, {
+            "job_id": base.job_id,
+            "backup_directory": base.backup_directory,
+            "started_at": base.started_at,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sfbackup-worker")
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("job_id")
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("SFBACKUP_LOG_LEVEL") or "INFO")
+    worker = JobWorker(args.home, args.job_id)
+    try:
+        return worker.run()
+    finally:
+        worker.log.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

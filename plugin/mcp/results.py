@@ -1,0 +1,151 @@
+"""The structured answers of the tools (their outputSchema) and their readable text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from projections import BackupEntry, JobStatus
+
+
+def job_uri(job_id: str) -> str:
+    return f"backup://jobs/{job_id}"
+
+
+class JobError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+class JobView(BaseModel):
+    """One job as the status projection sees it."""
+
+    job_id: str
+    status: str = Field(description="requested | running | completed | failed | cancelled | interrupted")
+    phase: str | None = None
+    backup_type: str | None = None
+    org_id: str | None = None
+    instance_url: str | None = None
+    percent: int = 0
+    objects_done: int = 0
+    objects_total: int = 0
+    current_object: str | None = None
+    records: int = 0
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    requested_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    backup_directory: str | None = None
+    error: JobError | None = None
+    attempt: int = 1
+    cleaned: bool = False
+    resource_uri: str
+
+    @classmethod
+    def of(cls, job: JobStatus) -> JobView:
+        data: dict[str, Any] = dict(job.to_dict())
+        error = data.get("error")
+        data["error"] = JobError(**error) if isinstance(error, dict) else None
+        data["resource_uri"] = job_uri(job.job_id)
+        fields = set(cls.model_fields)
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    def text(self) -> str:
+        line = f"Job {self.job_id}: {self.status}"
+        if self.phase and self.status in ("requested", "running"):
+            line += f" ({self.phase}, {self.percent}%"
+            line += f", {self.current_object})" if self.current_object else ")"
+        line += (
+            f"; {self.objects_done}/{self.objects_total} objects, {self.records} records, "
+            f"{self.files} files, {self.bytes} bytes"
+        )
+        if self.backup_directory:
+            line += f"; folder {self.backup_directory}"
+        if self.error and self.error.message:
+            line += f"\nError {self.error.code}: {self.error.message}"
+            line += " (retryable: start the backup again)" if self.error.retryable else ""
+        return line
+
+
+class StartResult(BaseModel):
+    job_id: str
+    status: str
+    backup_directory: str
+    resource_uri: str
+    message: str
+
+    def text(self) -> str:
+        return self.message
+
+
+class StatusResult(BaseModel):
+    """One job in full (``job``), or a page of jobs newest first (``jobs``)."""
+
+    job: JobView | None = None
+    jobs: list[JobView] = Field(default_factory=list)
+    total: int = 0
+    offset: int = 0
+    limit: int = 0
+    next_offset: int | None = None
+
+    def text(self) -> str:
+        if self.job is not None:
+            return self.job.text()
+        if not self.jobs:
+            return "No backup jobs yet. Start one with salesforce_backup."
+        head = f"{self.total} job(s); showing {self.offset + 1}-{self.offset + len(self.jobs)} newest first."
+        tail = f"\nMore: call again with offset={self.next_offset}." if self.next_offset is not None else ""
+        return head + "\n" + "\n".join(j.text() for j in self.jobs) + tail
+
+
+class BackupView(BaseModel):
+    job_id: str
+    org_id: str | None = None
+    instance_url: str | None = None
+    backup_type: str | None = None
+    backup_directory: str | None = None
+    finished_at: str | None = None
+    objects: int = 0
+    records: int = 0
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    manifest_sha256: str | None = None
+    cleaned: bool = False
+    resource_uri: str
+
+    @classmethod
+    def of(cls, entry: BackupEntry) -> BackupView:
+        data: dict[str, Any] = dict(entry.to_dict())
+        data["resource_uri"] = job_uri(entry.job_id)
+        fields = set(cls.model_fields)
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    def text(self) -> str:
+        return (
+            f"{self.finished_at} {self.backup_type} backup of {self.org_id}: {self.objects} objects, "
+            f"{self.records} records, {self.files} files, {self.bytes} bytes -> {self.backup_directory}"
+        )
+
+
+class BackupListResult(BaseModel):
+    backups: list[BackupView] = Field(default_factory=list)
+    total: int = 0
+    offset: int = 0
+    limit: int = 0
+    next_offset: int | None = None
+
+    def text(self) -> str:
+        if not self.backups:
+            return "No finished backups yet."
+        head = f"{self.total} finished backup(s), newest first:"
+        tail = f"\nMore: call again with offset={self.next_offset}." if self.next_offset is not None else ""
+        return head + "\n" + "\n".join(b.text() for b in self.backups) + tail
+
+
+def next_offset(offset: int, shown: int, total: int) -> int | None:
+    return offset + shown if offset + shown < total else None

@@ -1,0 +1,104 @@
+"""Records to RFC 4180 CSV, value for value what Salesforce sent.
+
+Rules (documented in the README): null -> empty cell (Salesforce's REST API sends null for empty
+text, so null and "" cannot be told apart in an export, as in Data Loader); booleans -> true/false;
+numbers -> the JSON literal text, never through float; datetimes and every other text -> verbatim
+(no trimming, no newline or Unicode normalisation); nested values (compound fields kept when
+their components are missing) -> compact JSON. Rows end in CRLF, so a lone CR or LF inside a
+value is always quoted.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from plugin.salesforce.literal import NumberLiteral
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON that writes ``NumberLiteral`` values as the numbers they were."""
+    if isinstance(value, NumberLiteral):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        items = (
+            f"{json.dumps(str(k), ensure_ascii=False)}:{dump_json(v)}"
+            for k, v in value.items()
+            if k != "attributes"
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dump_json(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def render_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):  # NumberLiteral included: its text is the literal
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return dump_json(value)
+
+
+class CsvSink:
+    """Writes one object's CSV (optionally gzip) and reports its sha256 when closed."""
+
+    def __init__(self, path: Path, columns: Sequence[str], *, compress: bool = False) -> None:
+        self.path = path.with_name(path.name + ".gz") if compress else path
+        self.columns = list(columns)
+        self.rows = 0
+        self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0) if compress else None
+        target: IO[bytes] = self._gz if self._gz is not None else self._raw
+        self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
+        self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._writer.writerow(self.columns)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._writer.writerow([render_cell(record.get(c)) for c in self.columns])
+        self.rows += 1
+
+    def close(self) -> str:
+        """Flush, fsync and return the sha256 of the file as written on disk."""
+        self._text.flush()
+        self._text.detach()
+        if self._gz is not None:
+            self._gz.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        return sha256_file(self.path)
+
+    def abort(self) -> None:
+        try:
+            self._text.detach()
+        except ValueError:
+            pass
+        if self._gz is not None:
+            self._gz.close()
+        self._raw.close()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

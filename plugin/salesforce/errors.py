@@ -1,0 +1,47 @@
+"""Errors of the Salesforce side, translated from simple-salesforce and requests in one place
+(``plugin.salesforce.client.translate_errors``).
+
+    PluginError
+    └── SalesforceError             .code, .retryable, .object_name
+        ├── SalesforceAuthError     login refused, or the session expired and cannot be renewed
+        ├── SalesforceApiError      Salesforce answered with an error body (errorCode in .code)
+        ├── SalesforceNetworkError  timeouts, dropped connections, TLS failures (retryable)
+        └── SalesforceDataError     a body or file that does not match what Salesforce promised
+"""
+
+from __future__ import annotations
+
+from plugin.errors import PluginError
+
+
+class SalesforceError(PluginError):
+    """Anything the org or the network did. ``retryable`` says whether the same job may succeed later."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "SALESFORCE_ERROR",
+        retryable: bool = False,
+        object_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.object_name = object_name
+
+
+class SalesforceAuthError(SalesforceError):
+    """Credentials refused or session gone."""
+
+
+class SalesforceApiError(SalesforceError):
+    """An error body from the REST API."""
+
+
+class SalesforceNetworkError(SalesforceError):
+    """The request never got a complete answer."""
+
+
+class SalesforceDataError(SalesforceError):
+    """The org sent something inconsistent (a short file, a missing field)."""

@@ -1,0 +1,76 @@
+"""The ``requests.Session`` the client owns: TLS trust, retries and a default timeout.
+
+simple-salesforce has no retry layer and no default timeout; giving it our own session fixes both
+for every call it makes (see the notes on simple-salesforce 1.12.10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import certifi
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Applies a default timeout to every request that does not bring its own."""
+
+    def __init__(self, *, timeout: tuple[float, float], **kwargs: Any) -> None:
+        self._timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+def trust_bundle(extra_ca: Path | None) -> str:
+    """A CA bundle path: certifi's public CAs, plus ``extra_ca`` when given.
+
+    The combined file is content-addressed in the temp dir, so concurrent workers share it safely.
+    """
+    if extra_ca is None:
+        return certifi.where()
+    data = Path(certifi.where()).read_bytes() + b"\n" + extra_ca.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"sfbackup-ca-{digest}.pem"
+    if not path.exists():
+        tmp = path.with_suffix(f".{digest}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return str(path)
+
+
+def build_session(
+    *, extra_ca: Path | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> requests.Session:
+    """A session that retries idempotent GETs on 5xx/429 and never waits forever.
+
+    ``trust_env`` is off: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment would otherwise
+    override ``verify`` and the fake org's CA would not be trusted.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = trust_bundle(extra_ca)
+    retry = Retry(
+        total=3,
+        connect=3,
+        read=2,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = _TimeoutAdapter(timeout=timeout, max_retries=retry, pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plugin.errors import BackupRequestError
+from plugin.jobs.options import validate_request
+
+
+def test_defaults_are_normalised(home: Path) -> None:
+    opts = validate_request(home=home)
+    assert opts.backup_type == "full"
+    assert opts.objects_filter == ()
+    assert opts.output_directory is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"backup_type": "weekly"}, "backup_type='weekly'"),
+        ({"parallel_downloads": 11}, "from 1 to 10"),
+        ({"parallel_downloads": 0}, "from 1 to 10"),
+        ({"parallel_downloads": True}, "from 1 to 10"),
+        ({"since_date": "yesterday"}, "not an ISO date"),
+        ({"since_date": "2999-01-01"}, "in the future"),
+        ({"objects_filter": ["Account; DROP"]}, "not sObject API names"),
+        ({"include_files": "yes"}, "include_files must be true or false"),
+        ({"output_directory": "../outside"}, "contains '..'"),
+        ({"output_directory": "/etc"}, "outside the allowed folders"),
+        (
+            {"backup_type": "files_only", "include_files": False, "include_attachments": False,
+             "include_documents": False},
+            "would back up nothing",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_message_naming_them(home: Path, kwargs: dict, fragment: str) -> None:
+    with pytest.raises(BackupRequestError) as info:
+        validate_request(home=home, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_since_date_becomes_a_utc_soql_literal(home: Path) -> None:
+    assert validate_request(home=home, since_date="2024-01-31").since_date == "2024-01-31T00:00:00Z"
+    assert validate_request(home=home, since_date="2024-01-31T12:00:00+02:00").since_date == "2024-01-31T10:00:00Z"
+
+
+def test_output_directory_symlink_out_of_home_is_refused(home: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (home / "link").symlink_to(outside)
+    with pytest.raises(BackupRequestError, match="outside the allowed folders"):
+        validate_request(home=home, output_directory="link")
+
+
+def test_output_directory_inside_home_or_allowed_root_is_accepted(home: Path, tmp_path: Path) -> None:
+    assert validate_request(home=home, output_directory="mine").output_directory == str((home / "mine").resolve())
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    env = {"SFBACKUP_ALLOWED_OUTPUT": str(extra)}
+    got = validate_request(home=home, output_directory=str(extra / "b"), env=env).output_directory
+    assert got == str((extra / "b").resolve())
+
+
+def test_duplicate_filter_names_collapse(home: Path) -> None:
+    assert validate_request(home=home, objects_filter=["Account", "Account", "Contact"]).objects_filter == (
+        "Account",
+        "Contact",
+    )
