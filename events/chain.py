@@ -1,0 +1,129 @@
+"""Canonical JSON and the SHA-256 hash chain that makes the log tamper-evident.
+
+``hash_i = sha256(prev_hash_i || canonical_json([event_id, stream_id, stream_version, type,
+schema_version, data, metadata, correlation_id, causation_id, occurred_at]))`` where ``data`` and
+``metadata`` are the stored JSON *texts* (never re-serialised), so the check does not depend on how
+a JSON library orders or spells numbers. The first ``prev_hash`` is 32 zero bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from events.errors import InvalidEventError
+
+GENESIS_HASH = bytes(32)
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise sorted, without whitespace, UTF-8 as is; NaN and infinities are refused.
+
+    Raises:
+        InvalidEventError: the value is not JSON-safe.
+    """
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # lone surrogates pass json.dumps but cannot be stored or hashed
+    except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
+        raise InvalidEventError(f"not JSON-safe: {e}") from e
+    return text
+
+
+@dataclass(frozen=True)
+class ChainFields:
+    """The stored columns that enter an event's hash (data and metadata as stored text)."""
+
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+    correlation_id: str | None
+    causation_id: str | None
+    occurred_at: str
+
+
+def event_hash(prev_hash: bytes, fields: ChainFields) -> bytes:
+    """Return the 32-byte hash that links an event to its predecessor."""
+    body = canonical_json(
+        [
+            fields.event_id,
+            fields.stream_id,
+            fields.stream_version,
+            fields.type,
+            fields.schema_version,
+            fields.data,
+            fields.metadata,
+            fields.correlation_id,
+            fields.causation_id,
+            fields.occurred_at,
+        ]
+    )
+    return hashlib.sha256(prev_hash + body.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of a chain check: the first bad position and what is wrong with it, if any."""
+
+    ok: bool
+    checked: int
+    first_bad_position: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """One stored row as the verifier sees it."""
+
+    position: int
+    fields: ChainFields
+    prev_hash: bytes
+    hash: bytes
+
+
+def verify_rows(
+    rows: Iterable[ChainRow], *, anchor: tuple[int, str] | None = None, start_hash: bytes = GENESIS_HASH
+) -> ChainReport:
+    """Walk rows in position order and report the first one that breaks the chain.
+
+    Checks, per row: positions follow each other without gaps (a deleted row leaves one), the stored
+    ``prev_hash`` is the previous row's hash, and the stored hash is the recomputed one. An
+    ``anchor`` (position, hex hash) recorded elsewhere catches a truncated or rewritten tail.
+    """
+    checked = 0
+    expected_prev = start_hash
+    last_position = 0
+    anchor_seen = anchor is None
+    for row in rows:
+        checked += 1
+        if last_position and row.position != last_position + 1:
+            return ChainReport(
+                False, checked, row.position, f"gap: position {last_position} is followed by {row.position}"
+            )
+        if row.prev_hash != expected_prev:
+            return ChainReport(
+                False, checked, row.position, "prev_hash does not match the previous event's hash"
+            )
+        if event_hash(row.prev_hash, row.fields) != row.hash:
+            return ChainReport(False, checked, row.position, "stored hash does not match the event's content")
+        if anchor is not None and row.position == anchor[0]:
+            if row.hash.hex() != anchor[1].lower():
+                return ChainReport(
+                    False, checked, row.position, "hash differs from the anchor recorded for it"
+                )
+            anchor_seen = True
+        expected_prev = row.hash
+        last_position = row.position
+    if not anchor_seen:
+        assert anchor is not None
+        return ChainReport(
+            False, checked, None, f"anchor position {anchor[0]} is missing: the log was truncated"
+        )
+    return ChainReport(True, checked)

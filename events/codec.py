@@ -1,0 +1,76 @@
+"""Maps payload classes to stored events and back, upcasting old schema versions on read.
+
+Upcasters are pure functions keyed by ``(type, schema_version)`` that turn the data of version n
+into version n + 1 (name them ``upcast_<type>_v<n>_v<n+1>``). Stored events are never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from events.errors import InvalidEventError
+from events.records import NewEvent, RecordedEvent
+from events.vocabulary import EventPayload, require_known
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+# (type, from_version) -> upcaster to from_version + 1. Empty while every type is at version 1.
+UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
+
+
+def encode(
+    payload: EventPayload,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: str | None = None,
+    occurred_at: str | None = None,
+) -> NewEvent:
+    """Return the NewEvent for a payload at its class's current schema version."""
+    return NewEvent(
+        payload.TYPE,
+        payload.to_data(),
+        metadata=metadata,
+        event_id=event_id,
+        schema_version=payload.SCHEMA_VERSION,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        occurred_at=occurred_at,
+    )
+
+
+def decode_data(
+    event_type: str,
+    schema_version: int,
+    data: Mapping[str, Any],
+    *,
+    upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS,
+) -> EventPayload:
+    """Upcast stored data to the current schema version and build its payload.
+
+    Raises:
+        UnknownEventTypeError: the type is not in the vocabulary.
+        InvalidEventError: no upcaster for a step, a version from the future, or a malformed payload.
+    """
+    cls = require_known(event_type)
+    current = dict(data)
+    version = schema_version
+    while version < cls.SCHEMA_VERSION:
+        step = upcasters.get((event_type, version))
+        if step is None:
+            raise InvalidEventError(f"no upcaster for {event_type} schema version {version} -> {version + 1}")
+        current = step(current)
+        version += 1
+    if version > cls.SCHEMA_VERSION:
+        raise InvalidEventError(
+            f"{event_type} has schema version {version}, newer than this code's {cls.SCHEMA_VERSION}; "
+            "upgrade sfbackup"
+        )
+    return cls.from_data(current)
+
+
+def decode(recorded: RecordedEvent) -> EventPayload:
+    """Return the typed payload of a recorded event (upcast to the current version)."""
+    return decode_data(recorded.type, recorded.schema_version, recorded.data)

@@ -1,0 +1,588 @@
+"""The append-only SQLite event log: the only module in sfbackup that imports sqlite3.
+
+Every write is ``BEGIN IMMEDIATE ... COMMIT`` on an autocommit connection (``isolation_level=None``):
+a deferred BEGIN that reads and then writes fails at once with SQLITE_BUSY_SNAPSHOT when another
+process committed in between, and the busy handler cannot help. Reads fetch everything and so never
+leave a read transaction open (an open reader pins the WAL). sqlite3 errors become ``EventLogError``s
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from events.chain import (
+    GENESIS_HASH,
+    ChainFields,
+    ChainReport,
+    ChainRow,
+    canonical_json,
+    event_hash,
+    verify_rows,
+)
+from events.errors import (
+    ChainError,
+    ConcurrencyError,
+    EventLogError,
+    IdempotencyConflictError,
+    InvalidEventError,
+    LogIntegrityError,
+    StoreBusyError,
+)
+from events.records import NewEvent, RecordedEvent
+from events.schema import MIGRATIONS, REQUIRED_TRIGGERS, SCHEMA_VERSION
+from events.vocabulary import require_known
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+_COLUMNS = (
+    "id, event_id, stream_id, stream_version, type, schema_version, data, metadata, "
+    "correlation_id, causation_id, occurred_at, recorded_at, hash"
+)
+_VERIFY_BATCH = 5000
+_LOOKUP_BATCH = 500
+
+
+@contextmanager
+def _translated(context: str = "") -> Iterator[None]:
+    """Turn sqlite3 errors into the most specific EventLogError (the one translation point)."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise _translate(e, context) from e
+
+
+def _translate(error: sqlite3.Error, context: str) -> EventLogError:
+    message = str(error)
+    prefix = f"{context}: " if context else ""
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return StoreBusyError(
+            f"{prefix}the event log stayed locked past the busy timeout ({message}); "
+            "another process holds a long write transaction"
+        )
+    if "hash chain broken" in message:
+        return ChainError(f"{prefix}append does not link to the head of the hash chain")
+    if "wrong expected version" in message:
+        return EventLogError(f"{prefix}stream versions must be contiguous ({message})")
+    if "append-only" in message:
+        return EventLogError(f"{prefix}events are append-only: record a new event instead of changing one")
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in message:
+        return LogIntegrityError(f"{prefix}the file is not an SQLite database ({message})")
+    return EventLogError(f"{prefix}{message}")
+
+
+def _recorded(row: sqlite3.Row) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["id"],
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=json.loads(row["data"]),
+        metadata=json.loads(row["metadata"]),
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        hash=bytes(row["hash"]).hex(),
+    )
+
+
+def _limit(limit: int | None) -> int:
+    if limit is None:
+        return -1
+    if limit < 0:
+        raise ValueError("limit must be >= 0 or None")
+    return limit
+
+
+def _read_all(conn: sqlite3.Connection, after: int, limit: int | None) -> list[RecordedEvent]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _limit(limit))
+    ).fetchall()
+    return [_recorded(row) for row in rows]
+
+
+def _read_stream(
+    conn: sqlite3.Connection, stream_id: str, after: int, limit: int | None
+) -> list[RecordedEvent]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND stream_version > ? "
+        "ORDER BY stream_version LIMIT ?",
+        (stream_id, after, _limit(limit)),
+    ).fetchall()
+    return [_recorded(row) for row in rows]
+
+
+def _stream_version(conn: sqlite3.Connection, stream_id: str) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?", (stream_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def _head(conn: sqlite3.Connection) -> tuple[int, bytes]:
+    row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return 0, GENESIS_HASH
+    return int(row[0]), bytes(row[1])
+
+
+def _already_recorded(
+    conn: sqlite3.Connection, stream_id: str, events: Sequence[NewEvent], data_texts: Sequence[str]
+) -> list[int] | None:
+    """Return the original positions if this exact batch was appended before, else None.
+
+    The payload compared is (stream, type, schema version, data). Metadata, correlation, causation
+    and occurred_at describe the attempt, not the event, so a retry may differ in them.
+
+    Raises:
+        IdempotencyConflictError: an id was used for another payload, or only part of the batch exists.
+    """
+    ids = [event.event_id for event in events]
+    found: dict[str, sqlite3.Row] = {}
+    for start in range(0, len(ids), _LOOKUP_BATCH):
+        chunk = ids[start : start + _LOOKUP_BATCH]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            "SELECT id, event_id, stream_id, type, schema_version, data FROM events "
+            f"WHERE event_id IN ({marks})",
+            chunk,
+        ).fetchall():
+            found[row["event_id"]] = row
+    if not found:
+        return None
+    for event, data_text in zip(events, data_texts, strict=True):
+        row = found.get(event.event_id)
+        if row is None:
+            recorded = next(iter(found))
+            raise IdempotencyConflictError(
+                recorded,
+                "is already recorded but other events of this batch are not (a batch is all or nothing)",
+            )
+        if (row["stream_id"], row["type"], row["schema_version"], row["data"]) != (
+            stream_id,
+            event.type,
+            event.schema_version,
+            data_text,
+        ):
+            raise IdempotencyConflictError(
+                event.event_id,
+                f"is already recorded at position {row['id']} with another stream, type or data",
+            )
+    return [int(found[event.event_id]["id"]) for event in events]
+
+
+def _append(
+    conn: sqlite3.Connection, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+) -> list[int]:
+    """Append inside the caller's open write transaction; see ``EventLog.append`` for the contract."""
+    if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= 200:
+        raise InvalidEventError(f"stream id must be a string of 1 to 200 characters, got {stream_id!r}")
+    events = list(events)
+    for event in events:
+        if not isinstance(event, NewEvent):
+            raise InvalidEventError(f"append takes NewEvent objects, got {type(event).__name__}")
+        require_known(event.type)
+    ids = [event.event_id for event in events]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise IdempotencyConflictError(duplicate, "appears twice in one batch")
+    if not events:
+        return []
+    data_texts = [canonical_json(event.data) for event in events]
+    original = _already_recorded(conn, stream_id, events, data_texts)
+    if original is not None:
+        return original
+    current = _stream_version(conn, stream_id)
+    if expected_version is not None and expected_version != current:
+        raise ConcurrencyError(stream_id, expected_version, current)
+    _, prev_hash = _head(conn)
+    positions: list[int] = []
+    for offset, (event, data_text) in enumerate(zip(events, data_texts, strict=True)):
+        fields = ChainFields(
+            event_id=event.event_id,
+            stream_id=stream_id,
+            stream_version=current + 1 + offset,
+            type=event.type,
+            schema_version=event.schema_version,
+            data=data_text,
+            metadata=canonical_json(event.metadata),
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            occurred_at=event.occurred_at,
+        )
+        digest = event_hash(prev_hash, fields)
+        cursor = conn.execute(
+            "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata, "
+            "correlation_id, causation_id, occurred_at, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                fields.event_id,
+                fields.stream_id,
+                fields.stream_version,
+                fields.type,
+                fields.schema_version,
+                fields.data,
+                fields.metadata,
+                fields.correlation_id,
+                fields.causation_id,
+                fields.occurred_at,
+                prev_hash,
+                digest,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        positions.append(cursor.lastrowid)
+        prev_hash = digest
+    return positions
+
+
+class Transaction:
+    """An open ``BEGIN IMMEDIATE`` transaction, handed out by ``EventLog.write_transaction``.
+
+    Projections write their rows and checkpoint through it; the job runtime can append events and
+    touch its own tables (leases) in one atomic step.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._open = True
+
+    def _require_open(self) -> sqlite3.Connection:
+        if not self._open:
+            raise EventLogError("this transaction has ended; open a new one with log.write_transaction()")
+        return self._conn
+
+    def execute(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        """Run one statement in the transaction and return its rows as dicts."""
+        conn = self._require_open()
+        with _translated():
+            return [dict(row) for row in conn.execute(sql, params).fetchall()]
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> int:
+        """Run one statement for many parameter rows; return the number of changed rows."""
+        conn = self._require_open()
+        with _translated():
+            return conn.executemany(sql, rows).rowcount
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None
+    ) -> list[int]:
+        """Append a batch inside this transaction (same contract as ``EventLog.append``).
+
+        The batch runs in a savepoint, so a refused batch leaves the rest of the transaction intact.
+        """
+        conn = self._require_open()
+        with _translated("append"):
+            conn.execute("SAVEPOINT append_batch")
+            try:
+                positions = _append(conn, stream_id, events, expected_version)
+            except BaseException:
+                conn.execute("ROLLBACK TO append_batch")
+                conn.execute("RELEASE append_batch")
+                raise
+            conn.execute("RELEASE append_batch")
+            return positions
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        """Events with position > ``after``, as this transaction sees them."""
+        conn = self._require_open()
+        with _translated():
+            return _read_all(conn, after, limit)
+
+    def read_stream(self, stream_id: str, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        """Events of one stream with version > ``after``, as this transaction sees them."""
+        conn = self._require_open()
+        with _translated():
+            return _read_stream(conn, stream_id, after, limit)
+
+    def stream_version(self, stream_id: str) -> int:
+        """Current version of a stream inside this transaction (0 if it has no events)."""
+        conn = self._require_open()
+        with _translated():
+            return _stream_version(conn, stream_id)
+
+
+class EventLog:
+    """One connection to the event log file; safe to share between threads (calls are serialised)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._path = path
+        self._readonly = readonly
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout: float = 5.0,
+        readonly: bool = False,
+        tracer: Callable[[str], None] | None = None,
+    ) -> EventLog:
+        """Open (creating and migrating if needed) the log and check that it can be trusted.
+
+        ``readonly=True`` is for audits: no migration and no trigger check, so ``verify()`` can
+        still inspect a file that normal opening refuses; every write fails. ``tracer`` sees each
+        SQL statement (debugging, tests).
+
+        Raises:
+            LogIntegrityError: a guard trigger is missing, quick_check fails, or the schema is newer
+                than this code.
+            StoreBusyError: another process held the lock during migration past ``busy_timeout``.
+        """
+        path = Path(path)
+        in_memory = str(path) == ":memory:"
+        if not readonly and not in_memory:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with _translated(f"opening {path}"):
+            if readonly:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False
+                )
+            else:
+                conn = sqlite3.connect(
+                    str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
+                )
+        try:
+            with _translated(f"opening {path}"):
+                conn.row_factory = sqlite3.Row
+                if tracer is not None:
+                    conn.set_trace_callback(tracer)
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                if not readonly:
+                    _configure(conn, path, in_memory=in_memory)
+                    _migrate(conn, path)
+                    _check_triggers(conn, path)
+                _quick_check(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, readonly=readonly)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def close(self) -> None:
+        """Close the connection; calling it twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _require_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise EventLogError(f"the event log {self._path} is closed")
+        return self._conn
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Transaction]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` if the block raises.
+
+        IMMEDIATE takes the write lock up front, so a read-then-write inside never fails with a
+        stale snapshot. Keep the block short: no network I/O inside.
+
+        Raises:
+            StoreBusyError: the lock could not be taken within the busy timeout.
+            EventLogError: a transaction is already open on this log (nest via the ``Transaction``).
+        """
+        with self._lock:
+            conn = self._require_conn()
+            if conn.in_transaction:
+                raise EventLogError(
+                    "a write transaction is already open on this log; "
+                    "use its Transaction (tx.append, tx.execute)"
+                )
+            with _translated("begin write transaction"):
+                conn.execute("BEGIN IMMEDIATE")
+            tx = Transaction(conn)
+            try:
+                yield tx
+            except BaseException:
+                tx._open = False
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            tx._open = False
+            try:
+                with _translated("commit"):
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None
+    ) -> list[int]:
+        """Append a batch to a stream atomically and return the global positions of its events.
+
+        ``expected_version`` is the stream version the caller decided on (0 for a new stream);
+        ``None`` appends at the end without a check. Idempotent on ``event_id``: a batch already
+        recorded with the same stream, type, schema version and data returns its original
+        positions and writes nothing (safe retry after "commit happened, response lost").
+
+        Raises:
+            ConcurrencyError: the stream is not at ``expected_version``.
+            IdempotencyConflictError: an event id is already used for another payload.
+            UnknownEventTypeError: a type is not in the vocabulary.
+            StoreBusyError: the write lock was not free within the busy timeout.
+        """
+        with self.write_transaction() as tx:
+            return tx.append(stream_id, events, expected_version=expected_version)
+
+    def read_stream(self, stream_id: str, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        """Events of one stream with stream version > ``after``, in version order."""
+        with self._lock, _translated("read_stream"):
+            return _read_stream(self._require_conn(), stream_id, after, limit)
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+        """Events with global position > ``after``, in commit order (gap-free)."""
+        with self._lock, _translated("read_all"):
+            return _read_all(self._require_conn(), after, limit)
+
+    def stream_version(self, stream_id: str) -> int:
+        """Current version of a stream: the number of its events, 0 if none."""
+        with self._lock, _translated("stream_version"):
+            return _stream_version(self._require_conn(), stream_id)
+
+    def head(self) -> tuple[int, str]:
+        """The last position and its hash in hex; ``(0, "00" * 32)`` for an empty log (an anchor)."""
+        with self._lock, _translated("head"):
+            position, digest = _head(self._require_conn())
+        return position, digest.hex()
+
+    def data_version(self) -> int:
+        """``PRAGMA data_version``: changes when *another* connection commits (cheap follower poll)."""
+        with self._lock, _translated("data_version"):
+            return int(self._require_conn().execute("PRAGMA data_version").fetchone()[0])
+
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        """Run a read query and return all rows as dicts; no transaction stays open afterwards."""
+        with self._lock, _translated("query"):
+            return [dict(row) for row in self._require_conn().execute(sql, params).fetchall()]
+
+    def verify(self, *, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Recompute the whole hash chain and report the first position that does not fit.
+
+        ``anchor`` is a (position, hex hash) pair recorded elsewhere (a manifest), which also
+        catches a truncated or wholesale rewritten log. Reads in batches, one statement each.
+        """
+        return verify_rows(self._chain_rows(), anchor=anchor)
+
+    def _chain_rows(self) -> Iterator[ChainRow]:
+        after = 0
+        while True:
+            with self._lock, _translated("verify"):
+                rows = (
+                    self._require_conn()
+                    .execute(
+                        "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
+                        "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
+                        "WHERE id > ? ORDER BY id LIMIT ?",
+                        (after, _VERIFY_BATCH),
+                    )
+                    .fetchall()
+                )
+            for row in rows:
+                yield ChainRow(
+                    position=row["id"],
+                    fields=ChainFields(
+                        event_id=row["event_id"],
+                        stream_id=row["stream_id"],
+                        stream_version=row["stream_version"],
+                        type=row["type"],
+                        schema_version=row["schema_version"],
+                        data=row["data"],
+                        metadata=row["metadata"],
+                        correlation_id=row["correlation_id"],
+                        causation_id=row["causation_id"],
+                        occurred_at=row["occurred_at"],
+                    ),
+                    prev_hash=bytes(row["prev_hash"]),
+                    hash=bytes(row["hash"]),
+                )
+            if len(rows) < _VERIFY_BATCH:
+                return
+            after = rows[-1]["id"]
+
+
+def _configure(conn: sqlite3.Connection, path: Path, *, in_memory: bool) -> None:
+    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    if mode != "wal" and not in_memory:
+        raise LogIntegrityError(
+            f"{path}: could not switch to WAL (journal_mode is {mode}); keep the log on a local disk"
+        )
+    # FULL: the user acts on "backup completed"; that event must survive a power cut.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA journal_size_limit = 67108864")
+    if sys.platform == "darwin":
+        conn.execute("PRAGMA fullfsync = ON")
+        conn.execute("PRAGMA checkpoint_fullfsync = ON")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply pending migrations, each with its user_version bump in one IMMEDIATE transaction."""
+    if _user_version(conn) > SCHEMA_VERSION:
+        raise LogIntegrityError(
+            f"{path} has schema version {_user_version(conn)}, newer than this code's {SCHEMA_VERSION}; "
+            "upgrade sfbackup"
+        )
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        if _user_version(conn) >= number:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if _user_version(conn) < number:
+                migration(conn.execute)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def _check_triggers(conn: sqlite3.Connection, path: Path) -> None:
+    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    missing = [name for name in REQUIRED_TRIGGERS if name not in present]
+    if missing:
+        raise LogIntegrityError(
+            f"refusing to open {path}: guard trigger(s) {', '.join(missing)} missing, so the database no "
+            "longer refuses edits to history. Inspect it with EventLog.open(path, readonly=True).verify() "
+            "and restore the log from a backup"
+        )
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    result = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    if result != ["ok"]:
+        raise LogIntegrityError(
+            f"refusing to open {path}: PRAGMA quick_check reports {'; '.join(result[:5])}"
+        )

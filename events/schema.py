@@ -1,0 +1,99 @@
+"""The log's schema as an ordered list of named migrations, tracked by ``PRAGMA user_version``.
+
+Each migration is a small function that issues DDL through ``execute``; the runner in
+``events/log.py`` applies the pending ones, each in its own ``BEGIN IMMEDIATE`` transaction together
+with the ``user_version`` bump, so running it twice (or from two processes at once) is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Execute = Callable[[str], object]
+
+EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,   -- global position: commit order, gap-free, never reused
+  event_id       TEXT    NOT NULL UNIQUE,             -- producer-generated UUIDv7: idempotency key
+  stream_id      TEXT    NOT NULL CHECK (length(stream_id) BETWEEN 1 AND 200),
+  stream_version INTEGER NOT NULL CHECK (stream_version >= 1),
+  type           TEXT    NOT NULL CHECK (length(type) BETWEEN 1 AND 100),
+  schema_version INTEGER NOT NULL DEFAULT 1 CHECK (schema_version >= 1),
+  data           TEXT    NOT NULL CHECK (json_valid(data)),
+  metadata       TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+  correlation_id TEXT,
+  causation_id   TEXT,
+  occurred_at    TEXT    NOT NULL,                     -- producer clock, informational only
+  recorded_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  prev_hash      BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+  hash           BLOB    NOT NULL CHECK (length(hash) = 32),  -- no index: random keys halve batch throughput
+  UNIQUE (stream_id, stream_version)
+) STRICT
+"""
+
+TRIGGERS_DDL = {
+    "events_no_update": """
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
+""",
+    "events_no_delete": """
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
+""",
+    "events_version_contiguous": """
+CREATE TRIGGER IF NOT EXISTS events_version_contiguous BEFORE INSERT ON events
+WHEN NEW.stream_version <> 1 + COALESCE(
+  (SELECT MAX(stream_version) FROM events WHERE stream_id = NEW.stream_id), 0)
+BEGIN SELECT RAISE(ABORT, 'wrong expected version'); END
+""",
+    "events_chain_link": """
+CREATE TRIGGER IF NOT EXISTS events_chain_link BEFORE INSERT ON events
+WHEN NEW.prev_hash IS NOT COALESCE(
+  (SELECT hash FROM events ORDER BY id DESC LIMIT 1), zeroblob(32))
+BEGIN SELECT RAISE(ABORT, 'hash chain broken'); END
+""",
+}
+
+CHECKPOINTS_DDL = """
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+  projection  TEXT    PRIMARY KEY,
+  version     INTEGER NOT NULL CHECK (version >= 1),   -- projection code version; bump => rebuild
+  position    INTEGER NOT NULL CHECK (position >= 0),  -- last applied events.id
+  last_hash   BLOB    CHECK (last_hash IS NULL OR length(last_hash) = 32),
+  updated_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT
+"""
+
+CHECKPOINT_TRIGGER_DDL = """
+CREATE TRIGGER IF NOT EXISTS checkpoint_monotonic BEFORE UPDATE OF position ON projection_checkpoints
+WHEN NEW.position < OLD.position AND NEW.version = OLD.version
+BEGIN SELECT RAISE(ABORT, 'checkpoint must not move backwards'); END
+"""
+
+
+def m001_create_events(execute: Execute) -> None:
+    """The append-only events table, its correlation index and its four guard triggers."""
+    execute(EVENTS_DDL)
+    execute(
+        "CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id) "
+        "WHERE correlation_id IS NOT NULL"
+    )
+    for ddl in TRIGGERS_DDL.values():
+        execute(ddl)
+
+
+def m002_create_projection_checkpoints(execute: Execute) -> None:
+    """Checkpoints that projections advance in the same transaction as their rows."""
+    execute(CHECKPOINTS_DDL)
+    execute(CHECKPOINT_TRIGGER_DDL)
+
+
+MIGRATIONS: tuple[Callable[[Execute], None], ...] = (
+    m001_create_events,
+    m002_create_projection_checkpoints,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Every guard the log relies on; opening a file where one is missing is refused.
+REQUIRED_TRIGGERS: tuple[str, ...] = (*TRIGGERS_DDL, "checkpoint_monotonic")

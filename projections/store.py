@@ -1,0 +1,311 @@
+"""Persisted read models (``job_status``, ``backup_catalog``) kept beside the log, with checkpoints.
+
+Rows and the checkpoint of each projection advance in the same ``BEGIN IMMEDIATE`` transaction
+(exactly-once effect, whatever crashes in between), and rebuild-from-zero runs the same batch code
+from position 0 inside one transaction, so readers see either the old tables or the new ones.
+Every read catches up first, so status is never stale even without a projector daemon.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from events import EventLog, RecordedEvent, Transaction
+from events.ids import job_id_of
+from projections import catalog as catalog_fold
+from projections.catalog import BackupEntry
+from projections.errors import RewrittenLogError
+from projections.job_status import JobStatus
+
+# Bump when the fold or the table shapes change: a stored checkpoint of another version makes the
+# next catch-up rebuild from zero.
+PROJECTION_VERSION = 1
+PROJECTIONS = ("job_status", "backup_catalog")
+BATCH = 500
+
+_JOB_COLUMNS = tuple(f.name for f in fields(JobStatus))
+_ENTRY_COLUMNS = tuple(f.name for f in fields(BackupEntry))
+
+_DDL = (
+    """
+CREATE TABLE IF NOT EXISTS job_status (
+  job_id           TEXT    PRIMARY KEY,
+  status           TEXT    NOT NULL,
+  phase            TEXT    NOT NULL,
+  backup_type      TEXT,
+  org_id           TEXT,
+  instance_url     TEXT,
+  objects_done     INTEGER NOT NULL,
+  objects_total    INTEGER NOT NULL,
+  records          INTEGER NOT NULL,
+  files            INTEGER NOT NULL,
+  bytes            INTEGER NOT NULL,
+  percent          INTEGER NOT NULL,
+  current_object   TEXT,
+  requested_at     TEXT,
+  started_at       TEXT,
+  finished_at      TEXT,
+  error            TEXT    CHECK (error IS NULL OR json_valid(error)),
+  backup_directory TEXT,
+  attempt          INTEGER NOT NULL,
+  skipped          INTEGER NOT NULL,
+  cleaned          INTEGER NOT NULL,
+  cleaned_at       TEXT,
+  cancel_requested INTEGER NOT NULL,
+  first_position   INTEGER NOT NULL,
+  last_position    INTEGER NOT NULL,
+  version          INTEGER NOT NULL
+) STRICT
+""",
+    "CREATE INDEX IF NOT EXISTS job_status_newest ON job_status (first_position DESC)",
+    """
+CREATE TABLE IF NOT EXISTS backup_catalog (
+  job_id           TEXT    PRIMARY KEY,
+  org_id           TEXT,
+  instance_url     TEXT,
+  backup_type      TEXT,
+  backup_directory TEXT    NOT NULL,
+  started_at       TEXT,
+  finished_at      TEXT    NOT NULL,
+  objects          INTEGER NOT NULL,
+  records          INTEGER NOT NULL,
+  files            INTEGER NOT NULL,
+  bytes            INTEGER NOT NULL,
+  skipped          INTEGER NOT NULL,
+  manifest_sha256  TEXT,
+  cleaned          INTEGER NOT NULL,
+  position         INTEGER NOT NULL
+) STRICT
+""",
+    "CREATE INDEX IF NOT EXISTS backup_catalog_newest ON backup_catalog (position DESC)",
+    "CREATE INDEX IF NOT EXISTS backup_catalog_org ON backup_catalog (org_id, position DESC)",
+)
+
+
+def _upsert_sql(table: str, columns: Sequence[str]) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (job_id) DO UPDATE SET {updates}"
+
+
+_UPSERT_JOB = _upsert_sql("job_status", _JOB_COLUMNS)
+_UPSERT_ENTRY = _upsert_sql("backup_catalog", _ENTRY_COLUMNS)
+
+
+def _job_row(status: JobStatus) -> tuple[Any, ...]:
+    data = status.to_dict()
+    data["error"] = None if data["error"] is None else json.dumps(data["error"], sort_keys=True)
+    return tuple(int(v) if isinstance(v, bool) else v for v in (data[c] for c in _JOB_COLUMNS))
+
+
+def _job_from_row(row: dict[str, Any]) -> JobStatus:
+    data = {c: row[c] for c in _JOB_COLUMNS}
+    data["error"] = None if row["error"] is None else json.loads(row["error"])
+    data["cleaned"] = bool(row["cleaned"])
+    data["cancel_requested"] = bool(row["cancel_requested"])
+    return JobStatus.from_dict(data)
+
+
+def _entry_row(entry: BackupEntry) -> tuple[Any, ...]:
+    data = entry.to_dict()
+    return tuple(int(v) if isinstance(v, bool) else v for v in (data[c] for c in _ENTRY_COLUMNS))
+
+
+def _entry_from_row(row: dict[str, Any]) -> BackupEntry:
+    data = {c: row[c] for c in _ENTRY_COLUMNS}
+    data["cleaned"] = bool(row["cleaned"])
+    return BackupEntry.from_dict(data)
+
+
+class ProjectionStore:
+    """Job status and backup catalog tables in the log's database, caught up on every read."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not set(PROJECTIONS) <= existing:
+            with log.write_transaction() as tx:
+                for ddl in _DDL:
+                    tx.execute(ddl)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Apply events after the checkpoint in batches of 500; return how many were applied.
+
+        Each batch is one transaction holding the rows and the checkpoint, so a crash between
+        batches loses nothing and applies nothing twice. A checkpoint from another projection
+        version triggers a rebuild.
+
+        Raises:
+            PoisonEventError: an event cannot be applied (the projection stays before it).
+            RewrittenLogError: the event at the checkpoint changed since it was applied.
+        """
+        if not self._behind():
+            return 0
+        applied = 0
+        while True:
+            with self._log.write_transaction() as tx:
+                position = self._checked_position(tx)
+                if position is None:
+                    return applied + self._rebuild_in(tx)
+                events = tx.read_all(after=position, limit=BATCH)
+                self._apply_batch(tx, events)
+            applied += len(events)
+            if len(events) < BATCH:
+                return applied
+
+    def rebuild(self) -> int:
+        """Recompute both tables from position 0 in one transaction; return the events applied."""
+        with self._log.write_transaction() as tx:
+            return self._rebuild_in(tx)
+
+    def _rebuild_in(self, tx: Transaction) -> int:
+        tx.execute("DROP TABLE IF EXISTS job_status")
+        tx.execute("DROP TABLE IF EXISTS backup_catalog")
+        for ddl in _DDL:
+            tx.execute(ddl)
+        # Deleting (not updating) the rows is how a checkpoint legitimately goes back to zero.
+        tx.execute(
+            "DELETE FROM projection_checkpoints WHERE projection IN (?, ?)",
+            PROJECTIONS,
+        )
+        applied = 0
+        position = 0
+        while True:
+            events = tx.read_all(after=position, limit=BATCH)
+            self._apply_batch(tx, events)
+            applied += len(events)
+            if len(events) < BATCH:
+                return applied
+            position = events[-1].position
+
+    def _behind(self) -> bool:
+        """One cheap autocommit read: is there anything to do?"""
+        rows = self._log.query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM events) AS head, projection, version, position "
+            "FROM projection_checkpoints WHERE projection IN (?, ?)",
+            PROJECTIONS,
+        )
+        if len(rows) != len(PROJECTIONS):
+            return True
+        return any(row["version"] != PROJECTION_VERSION or row["position"] < row["head"] for row in rows)
+
+    def _checked_position(self, tx: Transaction) -> int | None:
+        """The common checkpoint position, or None when the projections must be rebuilt."""
+        rows = tx.execute(
+            "SELECT projection, version, position, last_hash FROM projection_checkpoints "
+            "WHERE projection IN (?, ?)",
+            PROJECTIONS,
+        )
+        if len(rows) != len(PROJECTIONS) or any(row["version"] != PROJECTION_VERSION for row in rows):
+            return None
+        positions = {row["position"] for row in rows}
+        if len(positions) != 1:
+            return None
+        position: int = positions.pop()
+        if position:
+            stored = tx.execute("SELECT hash FROM events WHERE id = ?", (position,))
+            for row in rows:
+                if not stored or row["last_hash"] != stored[0]["hash"]:
+                    raise RewrittenLogError(row["projection"], position)
+        return position
+
+    def _apply_batch(self, tx: Transaction, events: list[RecordedEvent]) -> None:
+        if not events:
+            if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
+                self._advance(tx, 0, None)
+            return
+        job_ids = sorted({j for j in (job_id_of(e.stream_id) for e in events) if j is not None})
+        jobs: dict[str, JobStatus] = {}
+        entries: dict[str, BackupEntry] = {}
+        for start in range(0, len(job_ids), BATCH):
+            chunk = job_ids[start : start + BATCH]
+            marks = ", ".join("?" * len(chunk))
+            for row in tx.execute(f"SELECT * FROM job_status WHERE job_id IN ({marks})", chunk):
+                jobs[row["job_id"]] = _job_from_row(row)
+            for row in tx.execute(f"SELECT * FROM backup_catalog WHERE job_id IN ({marks})", chunk):
+                entries[row["job_id"]] = _entry_from_row(row)
+        touched = catalog_fold.project(events, jobs=jobs, catalog=entries)
+        tx.executemany(_UPSERT_JOB, [_job_row(jobs[j]) for j in sorted(touched)])
+        tx.executemany(_UPSERT_ENTRY, [_entry_row(entries[j]) for j in sorted(touched) if j in entries])
+        self._advance(tx, events[-1].position, bytes.fromhex(events[-1].hash))
+
+    def _advance(self, tx: Transaction, position: int, last_hash: bytes | None) -> None:
+        tx.executemany(
+            "INSERT INTO projection_checkpoints (projection, version, position, last_hash) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, "
+            "position = excluded.position, last_hash = excluded.last_hash, "
+            "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            [(name, PROJECTION_VERSION, position, last_hash) for name in PROJECTIONS],
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> JobStatus | None:
+        """The status of one job (after catching up), or None if the log has no such job."""
+        self.catch_up()
+        rows = self._log.query("SELECT * FROM job_status WHERE job_id = ?", (job_id,))
+        return _job_from_row(rows[0]) if rows else None
+
+    def jobs(self, *, limit: int = 20, offset: int = 0) -> list[JobStatus]:
+        """Jobs newest first (by the position of their first event)."""
+        self.catch_up()
+        rows = self._log.query(
+            "SELECT * FROM job_status ORDER BY first_position DESC LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return [_job_from_row(row) for row in rows]
+
+    def count_jobs(self) -> int:
+        """Number of jobs in the log."""
+        self.catch_up()
+        return int(self._log.query("SELECT COUNT(*) AS n FROM job_status")[0]["n"])
+
+    def backups(self, *, limit: int = 20, offset: int = 0, org_id: str | None = None) -> list[BackupEntry]:
+        """Completed backups newest first, optionally of one org."""
+        self.catch_up()
+        if org_id is None:
+            rows = self._log.query(
+                "SELECT * FROM backup_catalog ORDER BY position DESC LIMIT ? OFFSET ?", (limit, offset)
+            )
+        else:
+            rows = self._log.query(
+                "SELECT * FROM backup_catalog WHERE org_id = ? ORDER BY position DESC LIMIT ? OFFSET ?",
+                (org_id, limit, offset),
+            )
+        return [_entry_from_row(row) for row in rows]
+
+    def count_backups(self, org_id: str | None = None) -> int:
+        """Number of completed backups, optionally of one org."""
+        self.catch_up()
+        if org_id is None:
+            rows = self._log.query("SELECT COUNT(*) AS n FROM backup_catalog")
+        else:
+            rows = self._log.query("SELECT COUNT(*) AS n FROM backup_catalog WHERE org_id = ?", (org_id,))
+        return int(rows[0]["n"])
+
+    def latest_backup(self, org_id: str) -> BackupEntry | None:
+        """The newest completed backup of an org (the base of an incremental backup), or None."""
+        found = self.backups(limit=1, org_id=org_id)
+        return found[0] if found else None
+
+    def dump(self) -> dict[str, Any]:
+        """All rows of both tables and the checkpoints, in a deterministic order (rebuild checks)."""
+        self.catch_up()
+        checkpoints = self._log.query(
+            "SELECT projection, version, position, last_hash FROM projection_checkpoints "
+            "WHERE projection IN (?, ?) ORDER BY projection",
+            PROJECTIONS,
+        )
+        return {
+            "job_status": self._log.query("SELECT * FROM job_status ORDER BY job_id"),
+            "backup_catalog": self._log.query("SELECT * FROM backup_catalog ORDER BY job_id"),
+            "checkpoints": [
+                {**row, "last_hash": None if row["last_hash"] is None else bytes(row["last_hash"]).hex()}
+                for row in checkpoints
+            ],
+        }

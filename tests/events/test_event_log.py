@@ -1,0 +1,246 @@
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from events import (
+    ConcurrencyError,
+    EventLog,
+    EventLogError,
+    IdempotencyConflictError,
+    NewEvent,
+    StoreBusyError,
+    UnknownEventTypeError,
+    job_stream,
+    new_job_id,
+)
+from events.codec import decode, encode
+from events.schema import SCHEMA_VERSION
+from events.vocabulary import JobProgress, JobRequested
+
+
+def _progress(percent: int, **kw: object) -> NewEvent:
+    return encode(JobProgress(percent=percent), **kw)  # type: ignore[arg-type]
+
+
+def test_open_creates_parent_folder_and_wal_database(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "events.db"
+    with EventLog.open(str(path)) as log:
+        assert log.path == path
+        assert log.head() == (0, "00" * 32)
+        assert log.query("PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+        assert log.query("PRAGMA synchronous")[0]["synchronous"] == 2  # FULL
+    assert path.exists()
+
+
+def test_opening_twice_keeps_schema_version_and_data(db_path: Path) -> None:
+    with EventLog.open(db_path) as log:
+        log.append("job-a", [_progress(1)], expected_version=0)
+    with EventLog.open(db_path) as log:
+        assert log.query("PRAGMA user_version")[0]["user_version"] == SCHEMA_VERSION
+        assert log.stream_version("job-a") == 1
+
+
+def test_appended_events_read_back_with_every_field(log: EventLog) -> None:
+    event = NewEvent(
+        "job.requested",
+        {"job_id": "j1", "backup_type": "full", "objects_filter": ["Account"], "note": "é✓"},
+        metadata={"actor": "test", "pid": 7},
+        correlation_id="req-1",
+        causation_id="cmd-1",
+        occurred_at="2025-06-04T10:15:00.000Z",
+    )
+    positions = log.append("job-j1", [event], expected_version=0)
+    [recorded] = log.read_all()
+    assert positions == [1]
+    assert recorded.position == 1
+    assert recorded.event_id == event.event_id
+    assert recorded.stream_id == "job-j1"
+    assert recorded.stream_version == 1
+    assert recorded.type == "job.requested"
+    assert recorded.schema_version == 1
+    assert recorded.data == dict(event.data)
+    assert recorded.metadata == {"actor": "test", "pid": 7}
+    assert (recorded.correlation_id, recorded.causation_id) == ("req-1", "cmd-1")
+    assert recorded.occurred_at == "2025-06-04T10:15:00.000Z"
+    assert recorded.recorded_at.endswith("Z")
+    assert log.head() == (1, recorded.hash)
+    assert len(recorded.hash) == 64
+
+
+def test_positions_are_gap_free_across_streams_and_batches(log: EventLog) -> None:
+    seen: list[int] = []
+    for i in range(20):
+        stream = f"job-{i % 3}"
+        batch = [_progress(j) for j in range(i % 4 + 1)]
+        seen += log.append(stream, batch, expected_version=log.stream_version(stream))
+    assert seen == list(range(1, len(seen) + 1))
+    assert [e.position for e in log.read_all()] == seen
+    for stream in ("job-0", "job-1", "job-2"):
+        versions = [e.stream_version for e in log.read_stream(stream)]
+        assert versions == list(range(1, len(versions) + 1))
+
+
+def test_read_all_and_read_stream_page_with_after_and_limit(log: EventLog) -> None:
+    log.append("job-a", [_progress(i) for i in range(5)], expected_version=0)
+    log.append("job-b", [_progress(i) for i in range(3)], expected_version=0)
+    assert [e.position for e in log.read_all(after=2, limit=3)] == [3, 4, 5]
+    assert [e.position for e in log.read_all(after=8)] == []
+    assert [e.stream_version for e in log.read_stream("job-a", after=3)] == [4, 5]
+    assert [e.stream_version for e in log.read_stream("job-b", limit=2)] == [1, 2]
+    assert log.read_stream("job-missing") == []
+    assert log.stream_version("job-missing") == 0
+
+
+def test_append_with_stale_expected_version_raises_concurrency_error(log: EventLog) -> None:
+    log.append("job-a", [_progress(1), _progress(2)], expected_version=0)
+    with pytest.raises(ConcurrencyError) as raised:
+        log.append("job-a", [_progress(3)], expected_version=1)
+    assert (raised.value.stream_id, raised.value.expected, raised.value.actual) == ("job-a", 1, 2)
+    assert log.stream_version("job-a") == 2
+
+
+def test_append_without_expected_version_appends_at_the_end(log: EventLog) -> None:
+    log.append("job-a", [_progress(1)], expected_version=None)
+    log.append("job-a", [_progress(2)], expected_version=None)
+    assert log.stream_version("job-a") == 2
+
+
+def test_two_connections_with_the_same_expected_version_exactly_one_wins(db_path: Path) -> None:
+    with EventLog.open(db_path) as setup:
+        setup.append("job-race", [_progress(0)], expected_version=0)
+    logs = [EventLog.open(db_path) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def contend(log: EventLog) -> None:
+        barrier.wait()
+        try:
+            log.append("job-race", [_progress(1)], expected_version=1)
+            outcomes.append("won")
+        except ConcurrencyError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=contend, args=(log,)) for log in logs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for log in logs:
+        log.close()
+    assert sorted(outcomes) == ["conflict", "won"]
+    with EventLog.open(db_path) as log:
+        assert log.stream_version("job-race") == 2
+
+
+def test_reappending_the_same_batch_returns_original_positions_and_writes_nothing(log: EventLog) -> None:
+    batch = [_progress(1), _progress(2)]
+    first = log.append("job-a", batch, expected_version=0)
+    log.append("job-b", [_progress(3)], expected_version=0)
+    again = log.append("job-a", batch, expected_version=0)
+    assert again == first == [1, 2]
+    assert log.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 3
+
+
+def test_reappending_an_event_id_with_other_data_raises_idempotency_conflict(log: EventLog) -> None:
+    original = _progress(1)
+    log.append("job-a", [original], expected_version=0)
+    forged = _progress(2, event_id=original.event_id)
+    with pytest.raises(IdempotencyConflictError) as raised:
+        log.append("job-a", [forged], expected_version=None)
+    assert raised.value.event_id == original.event_id
+    other_stream = _progress(1, event_id=original.event_id)
+    with pytest.raises(IdempotencyConflictError):
+        log.append("job-b", [other_stream], expected_version=None)
+    assert log.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 1
+
+
+def test_a_batch_only_partly_recorded_is_an_idempotency_conflict(log: EventLog) -> None:
+    recorded = _progress(1)
+    log.append("job-a", [recorded], expected_version=0)
+    with pytest.raises(IdempotencyConflictError):
+        log.append("job-a", [recorded, _progress(2)], expected_version=None)
+    with pytest.raises(IdempotencyConflictError):
+        log.append("job-a", [recorded, recorded], expected_version=None)
+
+
+def test_unknown_event_type_is_refused_before_anything_is_written(log: EventLog) -> None:
+    with pytest.raises(UnknownEventTypeError):
+        NewEvent("job.exploded", {})
+    assert log.head()[0] == 0
+
+
+def test_write_blocked_past_busy_timeout_raises_store_busy(db_path: Path) -> None:
+    with EventLog.open(db_path, busy_timeout=0.05) as log:
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreBusyError):
+                log.append("job-a", [_progress(1)], expected_version=0)
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        assert log.append("job-a", [_progress(1)], expected_version=0) == [1]
+
+
+def test_write_transaction_rolls_back_everything_when_the_block_raises(log: EventLog) -> None:
+    log.append("job-a", [_progress(1)], expected_version=0)
+    with pytest.raises(RuntimeError), log.write_transaction() as tx:
+        tx.append("job-a", [_progress(2)], expected_version=1)
+        tx.execute("CREATE TABLE scratch (x INTEGER)")
+        raise RuntimeError("boom")
+    assert log.stream_version("job-a") == 1
+    assert log.query("SELECT name FROM sqlite_master WHERE name = 'scratch'") == []
+
+
+def test_a_refused_batch_inside_a_transaction_leaves_the_rest_of_it_intact(log: EventLog) -> None:
+    with log.write_transaction() as tx:
+        tx.execute("CREATE TABLE leases (job_id TEXT PRIMARY KEY)")
+        tx.execute("INSERT INTO leases VALUES (?)", ("a",))
+        assert tx.append("job-a", [_progress(1)], expected_version=0) == [1]
+        with pytest.raises(ConcurrencyError):
+            tx.append("job-a", [_progress(2), _progress(3)], expected_version=0)
+        assert tx.stream_version("job-a") == 1
+    assert log.query("SELECT job_id FROM leases") == [{"job_id": "a"}]
+    assert log.stream_version("job-a") == 1
+
+
+def test_nested_write_transaction_is_refused_with_a_clear_error(log: EventLog) -> None:
+    with log.write_transaction(), pytest.raises(EventLogError, match="already open"):
+        log.append("job-a", [_progress(1)], expected_version=0)
+
+
+def test_data_version_changes_when_another_connection_commits(db_path: Path) -> None:
+    with EventLog.open(db_path) as follower, EventLog.open(db_path) as writer:
+        before = follower.data_version()
+        own = writer.data_version()
+        writer.append("job-a", [_progress(1)], expected_version=0)
+        assert follower.data_version() != before
+        assert writer.data_version() == own
+
+
+def test_closed_log_refuses_calls(db_path: Path) -> None:
+    log = EventLog.open(db_path)
+    log.close()
+    log.close()
+    with pytest.raises(EventLogError, match="closed"):
+        log.head()
+
+
+def test_every_vocabulary_type_round_trips_through_the_log(log: EventLog) -> None:
+    job_id = new_job_id()
+    payload = JobRequested(job_id=job_id, backup_type="incremental", since_date="2025-01-01T00:00:00Z")
+    log.append(job_stream(job_id), [encode(payload, correlation_id="c")], expected_version=0)
+    [recorded] = log.read_stream(job_stream(job_id))
+    assert decode(recorded) == payload
+    assert recorded.correlation_id == "c"
+
+
+def test_tracer_sees_begin_immediate_for_writes(db_path: Path) -> None:
+    statements: list[str] = []
+    with EventLog.open(db_path, tracer=statements.append) as log:
+        statements.clear()
+        log.append("job-a", [_progress(1)], expected_version=0)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
