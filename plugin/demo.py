@@ -35,7 +35,7 @@ def _say(text: str, *, quiet: bool) -> None:
         print(text, flush=True)
 
 
-async def _drive(info: dict[str, Any], home: Path, *, quiet: bool) -> dict[str, Any]:
+async def _drive(info: dict[str, Any], home: Path, quiet: bool) -> dict[str, Any]:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
