@@ -112,9 +112,7 @@ def demo(ctx: click.Context, org_dir: Path | None, page_size: int | None, json_:
 @click.option("--no-attachments", is_flag=True, help="Skip Attachment bodies.")
 @click.option("--no-documents", is_flag=True, help="Skip Document bodies.")
 @click.option("--compress", is_flag=True, help="gzip the CSV files.")
-@click.option(
-    "--parallel", type=click.IntRange(1, 10), default=5, show_default=True, help="Downloads in flight."
-)
+@click.option("--parallel", type=click.IntRange(1, 10), default=5, show_default=True, help="Downloads in flight.")
 @click.option("--output", "output_directory", default=None, help="Backup root folder (inside SFBACKUP_HOME).")
 @json_option
 @click.pass_context
@@ -179,9 +177,7 @@ def _follow(runtime: Any, job_id: str, *, quiet: bool) -> Any:
         while True:
             job = runtime.job(job_id)
             what = job.current_object or job.phase or job.status
-            bar.update(
-                task, completed=job.percent, description=f"{what} · {job.records} records · {job.files} files"
-            )
+            bar.update(task, completed=job.percent, description=f"{what} · {job.records} records · {job.files} files")
             if job.status in terminal:
                 return job
             time.sleep(0.2)
@@ -364,9 +360,7 @@ def fake_org() -> None:
 
 
 @fake_org.command(name="serve")
-@click.option(
-    "--org", "org_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+@click.option("--org", "org_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
 @click.option("--page-size", type=click.IntRange(1, 2000), default=None, help="Force small query pages.")
 def fake_org_serve(org_dir: Path, port: int, page_size: int | None) -> None:

@@ -99,9 +99,7 @@ def _clean_instance_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parts = urlsplit(url if "://" in url else f"https://{url}")
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(
-            f"SF_INSTANCE_URL={raw!r} is not an https URL like https://acme.my.salesforce.com; fix it."
-        )
+        raise ConfigError(f"SF_INSTANCE_URL={raw!r} is not an https URL like https://acme.my.salesforce.com; fix it.")
     return f"https://{parts.netloc}"
 
 
@@ -130,9 +128,7 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             password=get("SF_PASSWORD"),
             security_token=get("SF_SECURITY_TOKEN") or "",
             domain=get("SF_DOMAIN") or "login",
-            instance_url=_clean_instance_url(get("SF_INSTANCE_URL") or "")
-            if get("SF_INSTANCE_URL")
-            else None,
+            instance_url=_clean_instance_url(get("SF_INSTANCE_URL") or "") if get("SF_INSTANCE_URL") else None,
         )
     if get("SF_CLIENT_ID") and get("SF_CLIENT_SECRET") and get("SF_DOMAIN"):
         return Credentials(

@@ -48,9 +48,7 @@ async def _drive(info: dict[str, Any], home: Path, quiet: bool) -> dict[str, Any
     params = StdioServerParameters(command=sys.executable, args=["-m", "plugin.cli", "serve"], env=env)
     errlog_path = home / "serve.stderr.log"
     with open(errlog_path, "w", encoding="utf-8") as errlog:
-        async with Client(
-            stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60
-        ) as client:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60) as client:
             _say(f"connected to sfbackup serve over stdio (MCP {client.protocol_version})", quiet=quiet)
             t0 = time.perf_counter()
             started = await client.call_tool("salesforce_backup", {"backup_type": "full"})
@@ -81,9 +79,7 @@ async def _drive(info: dict[str, Any], home: Path, quiet: bool) -> dict[str, Any
                     break
                 await anyio.sleep(0.25)
             listed = await client.call_tool("salesforce_backup_list", {})
-            job["listed"] = any(
-                b["job_id"] == job_id for b in (listed.structured_content or {}).get("backups", [])
-            )
+            job["listed"] = any(b["job_id"] == job_id for b in (listed.structured_content or {}).get("backups", []))
             job["start_ms"] = round(start_ms, 1)
             return job
 
@@ -127,8 +123,8 @@ def run_demo(*, org_dir: Path | None, home: Path | None, page_size: int | None, 
         print(json.dumps(summary, indent=2))
     elif job["status"] == "completed":
         print(
-            f"\nbackup completed: {summary['objects']} objects, {summary['records']} records, {summary['files']} files, "
-            f"{summary['bytes']} bytes in {summary['seconds']} s\nfolder: {summary['backup_directory']}"
+            f"\nbackup completed: {summary['objects']} objects, {summary['records']} records, "
+            f"{summary['files']} files, {summary['bytes']} bytes in {summary['seconds']} s\nfolder: {summary['backup_directory']}"
         )
     else:
         error = job.get("error") or {}

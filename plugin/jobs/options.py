@@ -46,9 +46,7 @@ def normalise_since(raw: str) -> str:
         ) from e
     moment = moment.astimezone(UTC)
     if moment > datetime.now(UTC):
-        raise BackupRequestError(
-            f"since_date={raw!r} is in the future; nothing could have changed since then."
-        )
+        raise BackupRequestError(f"since_date={raw!r} is in the future; nothing could have changed since then.")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -120,9 +118,7 @@ def validate_request(
         or not isinstance(parallel_downloads, int)
         or not (1 <= parallel_downloads <= 10)
     ):
-        raise BackupRequestError(
-            f"parallel_downloads={parallel_downloads!r} must be a whole number from 1 to 10."
-        )
+        raise BackupRequestError(f"parallel_downloads={parallel_downloads!r} must be a whole number from 1 to 10.")
     since = None
     if since_date is not None and since_date != "":
         if not isinstance(since_date, str):

@@ -64,14 +64,10 @@ class JobRuntime:
             self.store.catch_up()
             return self.store.jobs(limit=limit, offset=offset), self.store.count_jobs()
 
-    def backups(
-        self, *, limit: int = 20, offset: int = 0, org_id: str | None = None
-    ) -> tuple[list[BackupEntry], int]:
+    def backups(self, *, limit: int = 20, offset: int = 0, org_id: str | None = None) -> tuple[list[BackupEntry], int]:
         with self._lock:
             self.store.catch_up()
-            return self.store.backups(limit=limit, offset=offset, org_id=org_id), self.store.count_backups(
-                org_id
-            )
+            return self.store.backups(limit=limit, offset=offset, org_id=org_id), self.store.count_backups(org_id)
 
     # -- starting a backup ----------------------------------------------------------------------
     def resolve_org_id(self, credentials: config.Credentials, api_version: str) -> str:
@@ -79,9 +75,7 @@ class JobRuntime:
         from_token = org_id_from_token(credentials.access_token)
         if from_token:
             return from_token
-        client = OrgClient(
-            credentials, api_version=api_version, extra_ca=config.ca_bundle(self.env), timeout=(10, 30)
-        )
+        client = OrgClient(credentials, api_version=api_version, extra_ca=config.ca_bundle(self.env), timeout=(10, 30))
         try:
             return client.identity().org_id
         finally:

@@ -77,23 +77,15 @@ class JobWorker:
         try:
             return self._run(request)
         except (PluginError, UnknownObjectsError) as e:
-            code = getattr(
-                e, "code", "INVALID_OBJECTS_FILTER" if isinstance(e, UnknownObjectsError) else "ERROR"
-            )
+            code = getattr(e, "code", "INVALID_OBJECTS_FILTER" if isinstance(e, UnknownObjectsError) else "ERROR")
             retryable = bool(getattr(e, "retryable", False))
             log.error("job failed", job_id=self.job_id, code=code, error=str(e))
-            self._append(
-                JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=1, phase=self.phase)
-            )
+            self._append(JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=1, phase=self.phase))
             return 1
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
-            message = (
-                f"Internal error {type(e).__name__}: {e}. See {self.home / 'logs' / (self.job_id + '.log')}."
-            )
-            self._append(
-                JobFailed(error_code="INTERNAL_ERROR", message=message, retryable=False, phase=self.phase)
-            )
+            message = f"Internal error {type(e).__name__}: {e}. See {self.home / 'logs' / (self.job_id + '.log')}."
+            self._append(JobFailed(error_code="INTERNAL_ERROR", message=message, retryable=False, phase=self.phase))
             return 1
 
     def _run(self, request: JobRequested) -> int:

@@ -29,9 +29,7 @@ def build_server(home: Path | None = None) -> MCPServer:
             for holder in holder_box:
                 holder.close()
 
-    server: MCPServer = MCPServer(
-        name="sfbackup", instructions=INSTRUCTIONS, version=_version(), lifespan=lifespan
-    )
+    server: MCPServer = MCPServer(name="sfbackup", instructions=INSTRUCTIONS, version=_version(), lifespan=lifespan)
     holder_box.append(register(server, home=home))
     return server
 

@@ -82,9 +82,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
     """Mount the backup tools on ``server`` (ours or a host's own). Returns the runtime holder to close."""
     holder = RuntimeHolder(home)
 
-    def tool(
-        name: str, title: str, annotations: ToolAnnotations
-    ) -> Callable[[Callable[..., CallToolResult]], None]:
+    def tool(name: str, title: str, annotations: ToolAnnotations) -> Callable[[Callable[..., CallToolResult]], None]:
         def add(fn: Callable[..., CallToolResult]) -> None:
             server.add_tool(fn, name=f"{prefix}{name}", title=title, annotations=annotations)
 
@@ -93,9 +91,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
     @tool(
         "salesforce_backup",
         "Start a Salesforce backup",
-        ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-        ),
+        ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True),
     )
     def salesforce_backup(
         ctx: Context,
@@ -161,9 +157,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
     @tool(
         "salesforce_backup_status",
         "Backup job status",
-        ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
+        ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     )
     def salesforce_backup_status(
         job_id: Annotated[str | None, Field(description="A job id; omit to list jobs newest first")] = None,
@@ -193,9 +187,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
     @tool(
         "salesforce_backup_list",
         "List finished backups",
-        ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
+        ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     )
     def salesforce_backup_list(
         org_id: Annotated[str | None, Field(description="Only backups of this org id")] = None,

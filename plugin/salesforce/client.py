@@ -7,6 +7,7 @@ else, so the export engine only ever sees ``SalesforceError``.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
@@ -25,6 +26,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
+from simple_salesforce.util import exception_handler
 
 from plugin.config import Credentials
 from plugin.salesforce.errors import (
@@ -33,6 +35,7 @@ from plugin.salesforce.errors import (
     SalesforceDataError,
     SalesforceError,
     SalesforceNetworkError,
+    SalesforceNotFoundError,
 )
 from plugin.salesforce.literal import NumberLiteral
 from plugin.salesforce.session import build_session
@@ -79,6 +82,13 @@ def _error_body(exc: SimpleSalesforceError) -> tuple[str, str]:
     return f"HTTP_{exc.status}", re.sub(r"\s+", " ", text)[:300]
 
 
+def _json_or_bytes(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.content
+
+
 @contextmanager
 def translate_errors(object_name: str | None = None, *, can_relogin: bool = True) -> Iterator[None]:
     """Map simple-salesforce and requests exceptions to ``SalesforceError`` (the one place that does)."""
@@ -101,7 +111,10 @@ def translate_errors(object_name: str | None = None, *, can_relogin: bool = True
             "SF_PASSWORD so sfbackup can log in again by itself."
         )
         raise SalesforceAuthError(hint, code="INVALID_SESSION_ID", object_name=object_name) from e
-    except (SalesforceMalformedRequest, SalesforceRefusedRequest, SalesforceResourceNotFound) as e:
+    except SalesforceResourceNotFound as e:
+        code, message = _error_body(e)
+        raise SalesforceNotFoundError(f"{code}: {message}".strip(), code=code, object_name=object_name) from e
+    except (SalesforceMalformedRequest, SalesforceRefusedRequest) as e:
         code, message = _error_body(e)
         raise SalesforceApiError(
             f"{code}: {message}".strip(),
@@ -136,6 +149,24 @@ def translate_errors(object_name: str | None = None, *, can_relogin: bool = True
         ) from e
 
 
+class ExactSalesforce(Salesforce):
+    """Parses query bodies with every number kept as its literal text.
+
+    simple-salesforce passes ``parse_float`` but not ``parse_int``, so ``-0`` would come back as ``0``.
+    """
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        return result.json(object_pairs_hook=dict, parse_float=NumberLiteral, parse_int=NumberLiteral)
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A JSON body as Salesforce sent it (saved byte for byte) and its parsed form (for planning)."""
+
+    raw: bytes
+    data: dict[str, Any]
+
+
 class OrgClient:
     """One authenticated connection to an org, owning its HTTP session."""
 
@@ -166,9 +197,9 @@ class OrgClient:
             "parse_float": NumberLiteral,
         }
         if c.kind == "session":
-            return Salesforce(instance_url=c.instance_url, session_id=c.access_token, **common)
+            return ExactSalesforce(instance_url=c.instance_url, session_id=c.access_token, **common)
         if c.kind == "password":
-            return Salesforce(
+            return ExactSalesforce(
                 username=c.username,
                 password=c.password,
                 security_token=c.security_token or "",
@@ -176,9 +207,7 @@ class OrgClient:
                 **common,
             )
         if c.kind == "client_credentials":
-            return Salesforce(
-                consumer_key=c.client_id, consumer_secret=c.client_secret, domain=c.domain, **common
-            )
+            return ExactSalesforce(consumer_key=c.client_id, consumer_secret=c.client_secret, domain=c.domain, **common)
         return Salesforce(
             username=c.username,
             consumer_key=c.client_id,
@@ -203,26 +232,35 @@ class OrgClient:
             token_org = org_id_from_token(self.credentials.access_token)
             if token_org:
                 return OrgIdentity(token_org, None, self.instance_url)
-            raise SalesforceDataError(
-                "The Organization query returned no record; cannot tell which org this is."
-            )
+            raise SalesforceDataError("The Organization query returned no record; cannot tell which org this is.")
         return OrgIdentity(str(records[0]["Id"]), records[0].get("Name"), self.instance_url)
 
-    def describe_global(self) -> dict[str, Any]:
-        with translate_errors(can_relogin=self.credentials.can_relogin):
-            body = self.sf.describe()
-        if not isinstance(body, dict) or not isinstance(body.get("sobjects"), list):
+    def _get_json(self, path: str, object_name: str | None) -> RawBody:
+        """GET a REST resource under the versioned base URL, keeping the body's exact bytes."""
+        url = f"{self.sf.base_url}{path}"
+        with translate_errors(object_name, can_relogin=self.credentials.can_relogin):
+            response = self.session.get(url, headers=self.sf.headers)
+            if response.status_code >= 300:
+                exception_handler(response, object_name or path)
+        try:
+            data = json.loads(response.content)
+        except ValueError as e:
+            raise SalesforceDataError(f"{path} did not return JSON.", object_name=object_name) from e
+        if not isinstance(data, dict):
+            raise SalesforceDataError(f"{path} did not return a JSON object.", object_name=object_name)
+        return RawBody(response.content, data)
+
+    def describe_global(self) -> RawBody:
+        body = self._get_json("sobjects/", None)
+        if not isinstance(body.data.get("sobjects"), list):
             raise SalesforceDataError("describeGlobal did not return an sobjects list.")
         return body
 
-    def describe(self, object_name: str) -> dict[str, Any]:
-        # sf.<Obj>.describe() takes no timeout and re-logs in without bound; restful() does neither.
-        with translate_errors(object_name, can_relogin=self.credentials.can_relogin):
-            body = self.sf.restful(f"sobjects/{object_name}/describe")
-        if not isinstance(body, dict) or not isinstance(body.get("fields"), list):
-            raise SalesforceDataError(
-                f"The describe of {object_name} has no field list.", object_name=object_name
-            )
+    def describe(self, object_name: str) -> RawBody:
+        # sf.<Obj>.describe() takes no timeout and re-logs in without bound; a plain GET does neither.
+        body = self._get_json(f"sobjects/{object_name}/describe", object_name)
+        if not isinstance(body.data.get("fields"), list):
+            raise SalesforceDataError(f"The describe of {object_name} has no field list.", object_name=object_name)
         return body
 
     def limits(self) -> dict[str, Any]:
@@ -230,9 +268,7 @@ class OrgClient:
             body = self.sf.limits()
         return body if isinstance(body, dict) else {}
 
-    def query(
-        self, soql: str, *, object_name: str, include_deleted: bool = False
-    ) -> Iterator[dict[str, Any]]:
+    def query(self, soql: str, *, object_name: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every record of ``soql``, page by page (``query_all_iter`` never holds the object in memory)."""
         pages = self.sf.query_all_iter(soql, include_deleted=include_deleted)
         while True:
@@ -252,16 +288,17 @@ class OrgClient:
         headers = {"Authorization": f"Bearer {self.sf.session_id}"}
         digest = hashlib.sha256()
         size = 0
-        with translate_errors(object_name, can_relogin=self.credentials.can_relogin):
-            with self.session.get(url, headers=headers, stream=True) as response:
-                if response.status_code == 401:
-                    raise SalesforceExpiredSession(url, 401, object_name, response.content)
-                if response.status_code == 404:
-                    raise SalesforceResourceNotFound(url, 404, object_name, response.content)
-                if response.status_code >= 300:
-                    raise SalesforceGeneralError(url, response.status_code, object_name, response.content)
-                for chunk in response.iter_content(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+        with (
+            translate_errors(object_name, can_relogin=self.credentials.can_relogin),
+            self.session.get(url, headers=headers, stream=True) as response,
+        ):
+            if response.status_code >= 300:
+                error = {401: SalesforceExpiredSession, 404: SalesforceResourceNotFound}.get(
+                    response.status_code, SalesforceGeneralError
+                )
+                raise error(url, response.status_code, object_name, _json_or_bytes(response))
+            for chunk in response.iter_content(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
         return size, digest.hexdigest()

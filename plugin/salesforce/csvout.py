@@ -10,6 +10,7 @@ value is always quoted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -33,9 +34,7 @@ def dump_json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Mapping):
         items = (
-            f"{json.dumps(str(k), ensure_ascii=False)}:{dump_json(v)}"
-            for k, v in value.items()
-            if k != "attributes"
+            f"{json.dumps(str(k), ensure_ascii=False)}:{dump_json(v)}" for k, v in value.items() if k != "attributes"
         )
         return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
@@ -66,7 +65,7 @@ class CsvSink:
         self.rows = 0
         self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0) if compress else None
-        target: IO[bytes] = self._gz if self._gz is not None else self._raw
+        target: IO[bytes] = self._raw if self._gz is None else self._gz  # type: ignore[assignment]
         self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
         self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         self._writer.writerow(self.columns)
@@ -87,10 +86,8 @@ class CsvSink:
         return sha256_file(self.path)
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self._text.detach()
-        except ValueError:
-            pass
         if self._gz is not None:
             self._gz.close()
         self._raw.close()

@@ -5,6 +5,7 @@
     └── SalesforceError             .code, .retryable, .object_name
         ├── SalesforceAuthError     login refused, or the session expired and cannot be renewed
         ├── SalesforceApiError      Salesforce answered with an error body (errorCode in .code)
+        │   └── SalesforceNotFoundError   HTTP 404: no such record, body or resource
         ├── SalesforceNetworkError  timeouts, dropped connections, TLS failures (retryable)
         └── SalesforceDataError     a body or file that does not match what Salesforce promised
 """
@@ -37,6 +38,10 @@ class SalesforceAuthError(SalesforceError):
 
 class SalesforceApiError(SalesforceError):
     """An error body from the REST API."""
+
+
+class SalesforceNotFoundError(SalesforceApiError):
+    """The resource is not there (HTTP 404)."""
 
 
 class SalesforceNetworkError(SalesforceError):

@@ -6,7 +6,6 @@ included, is on disk, so a folder without ``.partial`` is always a complete back
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -19,7 +18,14 @@ from typing import Any
 from plugin.salesforce.client import OrgClient, OrgIdentity
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import SalesforceError
-from plugin.salesforce.files import FileDownloader, FileResult, FileTask, tasks_for, write_index
+from plugin.salesforce.files import (
+    DownloadReport,
+    FileDownloader,
+    FileResult,
+    FileTask,
+    tasks_for,
+    write_index,
+)
 from plugin.salesforce.manifest import MANIFEST_NAME, write_manifest
 from plugin.salesforce.plan import (
     FILE_OBJECTS,
@@ -90,10 +96,11 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
-def _write_json(path: Path, body: Any) -> None:
+def _write_bytes(path: Path, body: bytes) -> None:
+    """Describes are saved exactly as Salesforce sent them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.write_bytes(body)
     tmp.replace(path)
 
 
@@ -154,9 +161,9 @@ class Exporter:
         (self.partial_dir / "describe").mkdir(mode=0o700)
 
         global_describe = self.client.describe_global()
-        _write_json(self.partial_dir / "describe" / "_global.json", global_describe)
+        _write_bytes(self.partial_dir / "describe" / "_global.json", global_describe.raw)
         selection = select_objects(
-            global_describe,
+            global_describe.data,
             backup_type=self.options.backup_type,
             objects_filter=self.options.objects_filter,
             include=self.options.include,
@@ -191,7 +198,8 @@ class Exporter:
                 force=True,
             )
 
-        results, failures = self._download(tasks, total)
+        report = self._download(tasks, total)
+        results, failures = report.results, report.failures
         errors = [
             {
                 "object": t.object,
@@ -257,6 +265,7 @@ class Exporter:
                 "by_object": by_object,
             },
             "errors": errors,
+            "warnings": [n.to_dict() for n in report.notes],
             "api_calls": self.client.api_calls,
             "event_log_head": {"position": position, "hash": head_hash},
         }
@@ -279,16 +288,14 @@ class Exporter:
 
     def _export_object(self, name: str, done: int, total: int) -> tuple[dict[str, Any], list[FileTask]]:
         describe = self.client.describe(name)
-        _write_json(self.partial_dir / "describe" / f"{name}.json", describe)
-        plan: FieldPlan = plan_fields(describe)
+        _write_bytes(self.partial_dir / "describe" / f"{name}.json", describe.raw)
+        plan: FieldPlan = plan_fields(describe.data)
         since = self.options.since if self.options.backup_type == "incremental" else None
         soql = build_soql(plan, since=since)
         want_bodies = bool(plan.blob_fields) and FILE_OBJECTS.get(name, "include_files") in {
             k for k, v in self.options.include.items() if v
         }
-        sink = CsvSink(
-            self.partial_dir / "data" / f"{name}.csv", plan.columns, compress=self.options.compression
-        )
+        sink = CsvSink(self.partial_dir / "data" / f"{name}.csv", plan.columns, compress=self.options.compression)
         tasks: list[FileTask] = []
         deleted = 0
         try:
@@ -298,11 +305,9 @@ class Exporter:
                 self.records += 1
                 if record.get("IsDeleted") is True:
                     deleted += 1
-                if want_bodies and record.get("IsDeleted") is not True:
+                if want_bodies:
                     tasks.extend(tasks_for(name, record, plan.blob_fields))
-                self._report(
-                    Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total))
-                )
+                self._report(Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)))
         except BaseException:
             sink.abort()
             raise
@@ -332,15 +337,10 @@ class Exporter:
             )
         return entry, tasks
 
-    def _download(
-        self, tasks: list[FileTask], total: int
-    ) -> tuple[list[FileResult], list[tuple[FileTask, SalesforceError]]]:
-        results: list[FileResult] = []
-        failures: list[tuple[FileTask, SalesforceError]] = []
+    def _download(self, tasks: list[FileTask], total: int) -> DownloadReport:
+        report = DownloadReport([], [], [])
         if tasks:
-            downloader = FileDownloader(
-                self.client, self.partial_dir, parallel=self.options.parallel_downloads
-            )
+            downloader = FileDownloader(self.client, self.partial_dir, parallel=self.options.parallel_downloads)
 
             def done(result: FileResult) -> None:
                 self.files += 1
@@ -358,9 +358,9 @@ class Exporter:
                     )
                 )
 
-            results, failures = downloader.run(tasks, on_done=done)
-        write_index(self.partial_dir / "files" / "index.csv", results)
-        return results, failures
+            report = downloader.run(tasks, on_done=done)
+        write_index(self.partial_dir / "files" / "index.csv", report.results)
+        return report
 
 
 def _fsync_dir(path: Path) -> None:

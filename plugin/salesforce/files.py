@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.errors import SalesforceDataError, SalesforceError
+from plugin.salesforce.errors import SalesforceDataError, SalesforceError, SalesforceNotFoundError
 from plugin.salesforce.plan import SIZE_FIELDS
 
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -45,6 +45,7 @@ class FileTask:
     expected_size: int | None
     parent_id: str | None
     name: str | None
+    deleted: bool = False  # the record is in the recycle bin
 
     def relative_path(self, primary: bool = True) -> str:
         stem = self.record_id if primary else f"{self.record_id}.{self.field}"
@@ -58,6 +59,31 @@ class FileResult:
     path: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class FileNote:
+    """A body that was not downloaded, or was accepted with a remark, and why (goes into the manifest)."""
+
+    task: FileTask
+    note: str
+    downloaded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object": self.task.object,
+            "record_id": self.task.record_id,
+            "field": self.task.field,
+            "note": self.note,
+            "downloaded": self.downloaded,
+        }
+
+
+@dataclass
+class DownloadReport:
+    results: list[FileResult]
+    failures: list[tuple[FileTask, SalesforceError]]
+    notes: list[FileNote]
 
 
 def _suffix(name: Any) -> str | None:
@@ -89,9 +115,7 @@ def tasks_for(object_name: str, record: Mapping[str, Any], blob_fields: Iterable
     name = next((record.get(f) for f in NAME_FIELDS.get(object_name, ()) if record.get(f)), None)
     ext = file_extension(object_name, record)
     return [
-        FileTask(
-            object_name, rid, f, ext, expected, str(parent) if parent else None, str(name) if name else None
-        )
+        FileTask(object_name, rid, f, ext, expected, str(parent) if parent else None, str(name) if name else None)
         for f in blob_fields
     ]
 
@@ -104,36 +128,56 @@ class FileDownloader:
         self.root = root
         self.parallel = max(1, min(10, parallel))
         self._lock = threading.Lock()
+        self._notes: list[FileNote] = []
 
-    def _one(self, task: FileTask, primary: bool) -> FileResult:
-        rel = task.relative_path(primary)
-        final = self.root / rel
-        final.parent.mkdir(parents=True, exist_ok=True)
-        part = final.with_name(final.name + ".part")
-        url = (
-            f"/services/data/v{self.client.api_version}/sobjects/{task.object}/{task.record_id}/{task.field}"
-        )
+    def _fetch(self, task: FileTask, part: Path) -> tuple[int, str]:
+        url = f"/services/data/v{self.client.api_version}/sobjects/{task.object}/{task.record_id}/{task.field}"
         with open(part, "wb") as out:
             size, sha = self.client.download(url, out, object_name=task.object)
             out.flush()
             os.fsync(out.fileno())
-        if task.expected_size is not None and size != task.expected_size:
-            part.unlink(missing_ok=True)
-            raise SalesforceDataError(
-                f"{task.object} {task.record_id}: body has {size} bytes, the record says {task.expected_size}",
-                code="SIZE_MISMATCH",
-                retryable=True,
-                object_name=task.object,
-            )
-        part.replace(final)
-        return FileResult(task, rel, size, sha)
+        return size, sha
 
-    def run(
-        self, tasks: list[FileTask], *, on_done: Callable[[FileResult], None]
-    ) -> tuple[list[FileResult], list[tuple[FileTask, SalesforceError]]]:
-        """Download every task; returns results and failures (a failure never stops the others)."""
-        results: list[FileResult] = []
-        failures: list[tuple[FileTask, SalesforceError]] = []
+    def _one(self, task: FileTask, primary: bool) -> FileResult | FileNote:
+        rel = task.relative_path(primary)
+        final = self.root / rel
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part = final.with_name(final.name + ".part")
+        try:
+            size, sha = self._fetch(task, part)
+        except SalesforceNotFoundError:
+            part.unlink(missing_ok=True)
+            if task.deleted:
+                return FileNote(task, "record is in the recycle bin and Salesforce no longer serves its body")
+            if not task.expected_size:
+                return FileNote(task, "no body (Salesforce has none for this record)")
+            raise
+        note = None
+        if task.expected_size is not None and size != task.expected_size:
+            # A short transfer is caught by the HTTP layer; a stable body whose size disagrees with the
+            # record's size field is kept (the bytes are what the org holds) and reported.
+            again, sha_again = self._fetch(task, part)
+            if (again, sha_again) != (size, sha):
+                part.unlink(missing_ok=True)
+                raise SalesforceDataError(
+                    f"{task.object} {task.record_id}: two downloads gave different bodies "
+                    f"({size} and {again} bytes; the record says {task.expected_size})",
+                    code="UNSTABLE_BODY",
+                    retryable=True,
+                    object_name=task.object,
+                )
+            note = FileNote(task, f"body has {size} bytes, the record says {task.expected_size}", downloaded=True)
+        part.replace(final)
+        result = FileResult(task, rel, size, sha)
+        if note is not None:
+            with self._lock:
+                self._notes.append(note)
+        return result
+
+    def run(self, tasks: list[FileTask], *, on_done: Callable[[FileResult], None]) -> DownloadReport:
+        """Download every task; a failure never stops the others."""
+        report = DownloadReport([], [], [])
+        self._notes = report.notes
         seen: set[tuple[str, str]] = set()
         jobs: list[tuple[FileTask, bool]] = []
         for task in tasks:
@@ -145,14 +189,18 @@ class FileDownloader:
             for future in as_completed(futures):
                 task = futures[future]
                 try:
-                    result = future.result()
+                    outcome = future.result()
                 except SalesforceError as e:
-                    failures.append((task, e))
+                    report.failures.append((task, e))
                     continue
-                results.append(result)
-                on_done(result)
-        results.sort(key=lambda r: (r.task.object, r.task.record_id, r.task.field))
-        return results, failures
+                if isinstance(outcome, FileNote):
+                    report.notes.append(outcome)
+                    continue
+                report.results.append(outcome)
+                on_done(outcome)
+        report.results.sort(key=lambda r: (r.task.object, r.task.record_id, r.task.field))
+        report.notes.sort(key=lambda n: (n.task.object, n.task.record_id, n.task.field))
+        return report
 
 
 def write_index(path: Path, results: Iterable[FileResult]) -> None:
@@ -163,6 +211,4 @@ def write_index(path: Path, results: Iterable[FileResult]) -> None:
         writer.writerow(INDEX_COLUMNS)
         for r in results:
             t = r.task
-            writer.writerow(
-                [t.object, t.record_id, t.field, t.parent_id or "", t.name or "", r.path, r.size, r.sha256]
-            )
+            writer.writerow([t.object, t.record_id, t.field, t.parent_id or "", t.name or "", r.path, r.size, r.sha256])

@@ -49,9 +49,7 @@ def trust_bundle(extra_ca: Path | None) -> str:
     return str(path)
 
 
-def build_session(
-    *, extra_ca: Path | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT
-) -> requests.Session:
+def build_session(*, extra_ca: Path | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
     """A session that retries idempotent GETs on 5xx/429 and never waits forever.
 
     ``trust_env`` is off: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment would otherwise

@@ -1,0 +1,262 @@
+"""The fake org's WSGI app: Salesforce REST routes over a loaded `FakeOrg`.
+
+Responses follow the real wire format (error lists, query pages with path-only nextRecordsUrl,
+Sforce-Limit-Info on authenticated calls) so unmodified simple-salesforce works against it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import jsonlit, soap
+from .describes import with_version
+from .errors import ApiError
+from .ids import sf_id
+from .org import FakeOrg
+from .query import attributes, field_value, project, run_query
+from .state import Cursor, LoggedRequest, ServerState
+from .table import SObjectTable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+API_VERSIONS = tuple(f"{v}.0" for v in range(55, 64))
+DEFAULT_BATCH = 2000
+_JSON = "application/json;charset=UTF-8"
+_BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+_V = "/services/data/<version>"
+_RULES = Map(
+    [
+        Rule("/services/data", endpoint="versions", methods=["GET"]),
+        Rule(_V, endpoint="resources", methods=["GET"]),
+        Rule(f"{_V}/sobjects", endpoint="describe_global", methods=["GET"]),
+        Rule(f"{_V}/sobjects/<sobject>", endpoint="sobject", methods=["GET"]),
+        Rule(f"{_V}/sobjects/<sobject>/describe", endpoint="describe", methods=["GET"]),
+        Rule(f"{_V}/sobjects/<sobject>/<record_id>", endpoint="record", methods=["GET"]),
+        Rule(f"{_V}/sobjects/<sobject>/<record_id>/<field>", endpoint="blob", methods=["GET"]),
+        Rule(f"{_V}/query", endpoint="query", methods=["GET"]),
+        Rule(f"{_V}/queryAll", endpoint="query_all", methods=["GET"]),
+        Rule(f"{_V}/query/<locator>", endpoint="query_more", methods=["GET"]),
+        Rule(f"{_V}/queryAll/<locator>", endpoint="query_more", methods=["GET"]),
+        Rule(f"{_V}/limits", endpoint="limits", methods=["GET"]),
+        Rule("/services/Soap/u/<version>", endpoint="soap_login", methods=["POST"]),
+    ],
+    merge_slashes=False,
+)
+_UNAUTHENTICATED = frozenset({"versions", "soap_login"})
+_NOT_FOUND = ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a SOAP login must present (password + security token, concatenated)."""
+
+    username: str
+    password: str
+    security_token: str
+    user_id: str = sf_id("005", 1)
+
+
+class FakeOrgApp:
+    """WSGI callable; `instance_url` is set by the server once the port is known."""
+
+    def __init__(
+        self, org: FakeOrg, state: ServerState, credentials: Credentials, *, page_size: int | None = None
+    ) -> None:
+        self.org = org
+        self.state = state
+        self.credentials = credentials
+        self.page_size = page_size
+        self.instance_url = ""
+        self._handlers: dict[str, Callable[..., Response]] = {
+            name: getattr(self, f"_{name}") for name in {r.endpoint for r in _RULES.iter_rules()}
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        response, counted = self._dispatch(request)
+        self.state.log(
+            LoggedRequest(
+                request.method, request.path, request.query_string.decode(), response.status_code, counted
+            )
+        )
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> tuple[Response, bool]:
+        path = request.path.rstrip("/") or "/"  # Salesforce accepts both `query` and `query/`
+        try:
+            endpoint, matched = _RULES.bind_to_environ(request.environ).match(path, method=request.method)
+        except NotFound:
+            return _error(_NOT_FOUND), False
+        except MethodNotAllowed as exc:
+            allowed = ",".join(exc.valid_methods or ())
+            message = f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"
+            return _error(ApiError(405, "METHOD_NOT_ALLOWED", message)), False
+        handler, args = self._handlers[str(endpoint)], dict(matched)
+        if endpoint in _UNAUTHENTICATED:
+            return handler(request, **args), False
+        if not self.state.is_valid(_bearer(request)):
+            return _error(ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")), False
+        used = self.state.count_call()
+        if used is None:
+            response = _error(ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
+        else:
+            try:
+                if args.get("version") not in {f"v{v}" for v in API_VERSIONS}:
+                    raise _NOT_FOUND
+                args["version"] = args["version"][1:]
+                response = handler(request, **args)
+            except ApiError as exc:
+                response = _error(exc)
+        response.headers["Sforce-Limit-Info"] = f"api-usage={self.state.used}/{self.state.api_max}"
+        return response, used is not None
+
+    # --- unauthenticated -------------------------------------------------------------------
+
+    def _versions(self, request: Request) -> Response:
+        return _json(
+            [{"label": f"API v{v}", "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS]
+        )
+
+    def _soap_login(self, request: Request, version: str) -> Response:
+        creds = self.credentials
+        given = soap.parse_login(request.get_data())
+        if given is None:
+            answer = soap.login_fault("INVALID_LOGIN", "Invalid login request")
+        elif given != (creds.username, creds.password + creds.security_token):
+            answer = soap.login_fault()
+        else:
+            answer = soap.login_success(
+                instance_url=self.instance_url,
+                version=version,
+                session_id=self.state.issue_token(),
+                org_id=self.org.org_id,
+                user_id=creds.user_id,
+                username=creds.username,
+            )
+        return Response(answer.body, answer.status, content_type="text/xml;charset=UTF-8")
+
+    # --- REST ------------------------------------------------------------------------------
+
+    def _resources(self, request: Request, version: str) -> Response:
+        base = f"/services/data/v{version}"
+        names = ("sobjects", "query", "queryAll", "limits")
+        return _json({name: f"{base}/{name}" for name in names})
+
+    def _describe_global(self, request: Request, version: str) -> Response:
+        return _json(with_version(self.org.global_body, version))
+
+    def _table(self, sobject: str) -> SObjectTable:
+        table = self.org.table(sobject)
+        if table is None:
+            raise ApiError(404, "NOT_FOUND", f"The requested resource does not exist: {sobject}")
+        return table
+
+    def _sobject(self, request: Request, version: str, sobject: str) -> Response:
+        table = self._table(sobject)
+        entry = next(e for e in self.org.global_body["sobjects"] if e["name"].lower() == table.name.lower())
+        return _json(with_version({"objectDescribe": entry, "recentItems": []}, version))
+
+    def _describe(self, request: Request, version: str, sobject: str) -> Response:
+        return _json(with_version(self._table(sobject).describe, version))
+
+    def _record(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+        table = self._table(sobject)
+        record = table.get(record_id)
+        if record is None:
+            raise _NOT_FOUND
+        wanted = {f.strip().lower() for f in request.args.get("fields", "").split(",") if f.strip()}
+        body: dict[str, Any] = {"attributes": attributes(table.name, record.get("Id"), version)}
+        for fld in table.fields():
+            if not wanted or fld.name.lower() in wanted:
+                body[fld.name] = field_value(table, table.name, record, fld, version)
+        return _json(body)
+
+    def _blob(self, request: Request, version: str, sobject: str, record_id: str, field: str) -> Response:
+        table = self._table(sobject)
+        path = table.blob_path(record_id, field) if table.get(record_id) is not None else None
+        if path is None:
+            raise _NOT_FOUND
+        response = Response(_stream(path), content_type="application/octetstream", direct_passthrough=True)
+        response.content_length = path.stat().st_size
+        return response
+
+    def _query(self, request: Request, version: str) -> Response:
+        return self._run(request, version, include_deleted=False)
+
+    def _query_all(self, request: Request, version: str) -> Response:
+        return self._run(request, version, include_deleted=True)
+
+    def _run(self, request: Request, version: str, *, include_deleted: bool) -> Response:
+        text = request.args.get("q")
+        if not text:
+            raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        result = run_query(self.org, text, include_deleted=include_deleted)
+        if result.is_count:
+            return _json({"totalSize": result.total_size, "done": True, "records": []})
+        cursor = Cursor(result, self._page_size(request))
+        locator = self.state.open_cursor(cursor) if len(result.rows) > cursor.page_size else ""
+        return self._page(cursor, locator, 0, version)
+
+    def _query_more(self, request: Request, version: str, locator: str) -> Response:
+        name, _, offset_text = locator.rpartition("-")
+        cursor = self.state.cursor(name)
+        if cursor is None or not offset_text.isdigit() or int(offset_text) > len(cursor.result.rows):
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(cursor, name, int(offset_text), version)
+
+    def _page(self, cursor: Cursor, locator: str, offset: int, version: str) -> Response:
+        rows = cursor.result.rows
+        end = min(offset + cursor.page_size, len(rows))
+        body: dict[str, Any] = {"totalSize": cursor.result.total_size, "done": end >= len(rows)}
+        if end < len(rows):
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        body["records"] = [project(self.org, cursor.result, r, version) for r in rows[offset:end]]
+        return _json(body)
+
+    def _page_size(self, request: Request) -> int:
+        if self.page_size:
+            return self.page_size
+        match = _BATCH_SIZE.search(request.headers.get("Sforce-Query-Options", ""))
+        return min(max(int(match.group(1)), 200), 2000) if match else DEFAULT_BATCH
+
+    def _limits(self, request: Request, version: str) -> Response:
+        used = self.state.used
+        body = {
+            "DailyApiRequests": {"Max": self.state.api_max, "Remaining": max(0, self.state.api_max - used)}
+        }
+        for name in ("DailyBulkApiRequests", "DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB"):
+            maximum, remaining = self.org.api_limit(name)
+            body[name] = {"Max": maximum, "Remaining": remaining}
+        return _json(body)
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() in ("bearer", "oauth"):
+        return token.strip()
+    return request.headers.get("X-SFDC-Session", "")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(jsonlit.dumps_bytes(body), status, content_type=_JSON)
+
+
+def _error(error: ApiError) -> Response:
+    return _json(error.body(), error.status)
+
+
+def _stream(path: Path) -> Iterator[bytes]:
+    """File bytes in chunks; the file opens on first read and closes when the response closes."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(256 * 1024):
+            yield chunk
