@@ -108,22 +108,16 @@ def verify_rows(
                 False, checked, row.position, f"gap: position {last_position} is followed by {row.position}"
             )
         if row.prev_hash != expected_prev:
-            return ChainReport(
-                False, checked, row.position, "prev_hash does not match the previous event's hash"
-            )
+            return ChainReport(False, checked, row.position, "prev_hash does not match the previous event's hash")
         if event_hash(row.prev_hash, row.fields) != row.hash:
             return ChainReport(False, checked, row.position, "stored hash does not match the event's content")
         if anchor is not None and row.position == anchor[0]:
             if row.hash.hex() != anchor[1].lower():
-                return ChainReport(
-                    False, checked, row.position, "hash differs from the anchor recorded for it"
-                )
+                return ChainReport(False, checked, row.position, "hash differs from the anchor recorded for it")
             anchor_seen = True
         expected_prev = row.hash
         last_position = row.position
     if not anchor_seen:
         assert anchor is not None
-        return ChainReport(
-            False, checked, None, f"anchor position {anchor[0]} is missing: the log was truncated"
-        )
+        return ChainReport(False, checked, None, f"anchor position {anchor[0]} is missing: the log was truncated")
     return ChainReport(True, checked)

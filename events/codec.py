@@ -65,8 +65,7 @@ def decode_data(
         version += 1
     if version > cls.SCHEMA_VERSION:
         raise InvalidEventError(
-            f"{event_type} has schema version {version}, newer than this code's {cls.SCHEMA_VERSION}; "
-            "upgrade sfbackup"
+            f"{event_type} has schema version {version}, newer than this code's {cls.SCHEMA_VERSION}; upgrade sfbackup"
         )
     return cls.from_data(current)
 

@@ -56,9 +56,7 @@ class UnknownEventTypeError(EventLogError):
 
     def __init__(self, event_type: str) -> None:
         self.event_type = event_type
-        super().__init__(
-            f"unknown event type {event_type!r}; register a payload class in events/vocabulary.py"
-        )
+        super().__init__(f"unknown event type {event_type!r}; register a payload class in events/vocabulary.py")
 
 
 class InvalidEventError(EventLogError):

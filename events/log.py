@@ -112,12 +112,9 @@ def _read_all(conn: sqlite3.Connection, after: int, limit: int | None) -> list[R
     return [_recorded(row) for row in rows]
 
 
-def _read_stream(
-    conn: sqlite3.Connection, stream_id: str, after: int, limit: int | None
-) -> list[RecordedEvent]:
+def _read_stream(conn: sqlite3.Connection, stream_id: str, after: int, limit: int | None) -> list[RecordedEvent]:
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND stream_version > ? "
-        "ORDER BY stream_version LIMIT ?",
+        f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?",
         (stream_id, after, _limit(limit)),
     ).fetchall()
     return [_recorded(row) for row in rows]
@@ -154,8 +151,7 @@ def _already_recorded(
         chunk = ids[start : start + _LOOKUP_BATCH]
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
-            "SELECT id, event_id, stream_id, type, schema_version, data FROM events "
-            f"WHERE event_id IN ({marks})",
+            f"SELECT id, event_id, stream_id, type, schema_version, data FROM events WHERE event_id IN ({marks})",
             chunk,
         ).fetchall():
             found[row["event_id"]] = row
@@ -274,9 +270,7 @@ class Transaction:
         with _translated():
             return conn.executemany(sql, rows).rowcount
 
-    def append(
-        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None
-    ) -> list[int]:
+    def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None) -> list[int]:
         """Append a batch inside this transaction (same contract as ``EventLog.append``).
 
         The batch runs in a savepoint, so a refused batch leaves the rest of the transaction intact.
@@ -352,9 +346,7 @@ class EventLog:
                     uri, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False
                 )
             else:
-                conn = sqlite3.connect(
-                    str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
-                )
+                conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
         try:
             with _translated(f"opening {path}"):
                 conn.row_factory = sqlite3.Row
@@ -411,8 +403,7 @@ class EventLog:
             conn = self._require_conn()
             if conn.in_transaction:
                 raise EventLogError(
-                    "a write transaction is already open on this log; "
-                    "use its Transaction (tx.append, tx.execute)"
+                    "a write transaction is already open on this log; use its Transaction (tx.append, tx.execute)"
                 )
             with _translated("begin write transaction"):
                 conn.execute("BEGIN IMMEDIATE")
@@ -433,9 +424,7 @@ class EventLog:
                     conn.execute("ROLLBACK")
                 raise
 
-    def append(
-        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None
-    ) -> list[int]:
+    def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None) -> list[int]:
         """Append a batch to a stream atomically and return the global positions of its events.
 
         ``expected_version`` is the stream version the caller decided on (0 for a new stream);
@@ -583,6 +572,4 @@ def _check_triggers(conn: sqlite3.Connection, path: Path) -> None:
 def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
     result = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
     if result != ["ok"]:
-        raise LogIntegrityError(
-            f"refusing to open {path}: PRAGMA quick_check reports {'; '.join(result[:5])}"
-        )
+        raise LogIntegrityError(f"refusing to open {path}: PRAGMA quick_check reports {'; '.join(result[:5])}")

@@ -74,10 +74,7 @@ BEGIN SELECT RAISE(ABORT, 'checkpoint must not move backwards'); END
 def m001_create_events(execute: Execute) -> None:
     """The append-only events table, its correlation index and its four guard triggers."""
     execute(EVENTS_DDL)
-    execute(
-        "CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id) "
-        "WHERE correlation_id IS NOT NULL"
-    )
+    execute("CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL")
     for ddl in TRIGGERS_DDL.values():
         execute(ddl)
 

@@ -29,9 +29,7 @@ def _get(data: Mapping[str, Any], key: str, kinds: tuple[type, ...], default: An
     if isinstance(value, bool) and bool not in kinds:
         raise InvalidEventError(f"payload field {key!r} must be {kinds[0].__name__}, got bool")
     if not isinstance(value, kinds):
-        raise InvalidEventError(
-            f"payload field {key!r} must be {kinds[0].__name__}, got {type(value).__name__}"
-        )
+        raise InvalidEventError(f"payload field {key!r} must be {kinds[0].__name__}, got {type(value).__name__}")
     return value
 
 
@@ -114,9 +112,7 @@ class ObjectFinished:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            object=_str(data, "object"), records=_int(data, "records", 0), sha256=_opt_str(data, "sha256")
-        )
+        return cls(object=_str(data, "object"), records=_int(data, "records", 0), sha256=_opt_str(data, "sha256"))
 
 
 @dataclass(frozen=True)

@@ -241,12 +241,12 @@ def list_backups(ctx: click.Context, org_id: str | None, limit: int, offset: int
     finally:
         runtime.close()
     if json_:
-        emit({"total": total, "backups": [e.to_dict() for e in entries]})
+        emit({"total": total, "backups": [entry.to_dict() for entry in entries]})
         return
     if not entries:
         click.echo("No finished backups yet.")
-    for e in entries:
-        d = e.to_dict()
+    for entry in entries:
+        d = entry.to_dict()
         click.echo(
             f"{d.get('finished_at')}  {d.get('org_id')}  {d.get('backup_type'):<11} {d.get('records')} records  "
             f"{d.get('files')} files  {d.get('bytes')} bytes\n    {d.get('backup_directory')}"

@@ -66,7 +66,7 @@ async def _drive(info: dict[str, Any], home: Path, quiet: bool) -> dict[str, Any
                 if reply.is_error:
                     text = " ".join(getattr(b, "text", "") for b in reply.content)
                     raise RuntimeError(f"salesforce_backup_status failed: {text}")
-                job = (reply.structured_content or {})["job"]
+                job: dict[str, Any] = (reply.structured_content or {})["job"]
                 line = (
                     f"  {job['status']:<9} {job['percent']:>3}%  {job.get('phase') or '':<17} "
                     f"{job['objects_done']}/{job['objects_total']} objects  {job['records']} records  "
@@ -124,7 +124,8 @@ def run_demo(*, org_dir: Path | None, home: Path | None, page_size: int | None, 
     elif job["status"] == "completed":
         print(
             f"\nbackup completed: {summary['objects']} objects, {summary['records']} records, "
-            f"{summary['files']} files, {summary['bytes']} bytes in {summary['seconds']} s\nfolder: {summary['backup_directory']}"
+            f"{summary['files']} files, {summary['bytes']} bytes in {summary['seconds']} s\n"
+            f"folder: {summary['backup_directory']}"
         )
     else:
         error = job.get("error") or {}

@@ -198,8 +198,7 @@ class ProjectionStore:
     def _checked_position(self, tx: Transaction) -> int | None:
         """The common checkpoint position, or None when the projections must be rebuilt."""
         rows = tx.execute(
-            "SELECT projection, version, position, last_hash FROM projection_checkpoints "
-            "WHERE projection IN (?, ?)",
+            "SELECT projection, version, position, last_hash FROM projection_checkpoints WHERE projection IN (?, ?)",
             PROJECTIONS,
         )
         if len(rows) != len(PROJECTIONS) or any(row["version"] != PROJECTION_VERSION for row in rows):

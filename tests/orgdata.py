@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ def load_objects(org: Path) -> dict[str, OrgObject]:
         describe = json.loads(path.read_text(encoding="utf-8"))
         name = describe["name"]
         rec_path = org / "records" / f"{name}.json"
-        records = load_json(rec_path) if rec_path.exists() else []
+        csv_path = org / "records" / f"{name}.csv"
+        records: Any = []
+        if rec_path.exists():
+            records = load_json(rec_path)
+        elif csv_path.exists():
+            with open(csv_path, encoding="utf-8", newline="") as fh:
+                records = [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(fh)]
         if isinstance(records, dict):
             records = records["records"]
         records = [{k: v for k, v in r.items() if k != "attributes"} for r in records]
@@ -49,10 +56,15 @@ def blobs(org: Path) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def expected_cell(value: Any) -> str:
-    """What the CSV must hold for an org value: exact text, no normalisation."""
+def expected_cell(value: Any, ftype: str | None = None) -> str:
+    """What the CSV must hold for an org value: exact text, no normalisation.
+
+    Booleans are true/false whatever case a CSV records file wrote them in (the API sends JSON booleans).
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if ftype == "boolean" and str(value).lower() in ("true", "false"):
+        return str(value).lower()
     return str(value)

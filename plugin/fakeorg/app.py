@@ -84,9 +84,7 @@ class FakeOrgApp:
         request = Request(environ)
         response, counted = self._dispatch(request)
         self.state.log(
-            LoggedRequest(
-                request.method, request.path, request.query_string.decode(), response.status_code, counted
-            )
+            LoggedRequest(request.method, request.path, request.query_string.decode(), response.status_code, counted)
         )
         return response(environ, start_response)
 
@@ -122,9 +120,7 @@ class FakeOrgApp:
     # --- unauthenticated -------------------------------------------------------------------
 
     def _versions(self, request: Request) -> Response:
-        return _json(
-            [{"label": f"API v{v}", "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS]
-        )
+        return _json([{"label": f"API v{v}", "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS])
 
     def _soap_login(self, request: Request, version: str) -> Response:
         creds = self.credentials
@@ -230,9 +226,7 @@ class FakeOrgApp:
 
     def _limits(self, request: Request, version: str) -> Response:
         used = self.state.used
-        body = {
-            "DailyApiRequests": {"Max": self.state.api_max, "Remaining": max(0, self.state.api_max - used)}
-        }
+        body = {"DailyApiRequests": {"Max": self.state.api_max, "Remaining": max(0, self.state.api_max - used)}}
         for name in ("DailyBulkApiRequests", "DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB"):
             maximum, remaining = self.org.api_limit(name)
             body[name] = {"Max": maximum, "Remaining": remaining}

@@ -109,9 +109,7 @@ def make_field(name: str, field_type: str, label: str | None = None, **overrides
     return field
 
 
-def make_sobject(
-    name: str, key_prefix: str, fields: list[dict[str, Any]], **overrides: Any
-) -> dict[str, Any]:
+def make_sobject(name: str, key_prefix: str, fields: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
     """A full sObject describe body (URLs carry a placeholder version, rewritten when served)."""
     base = f"/services/data/v62.0/sobjects/{name}"
     body: dict[str, Any] = {

@@ -86,9 +86,7 @@ def load_org(root: Path) -> FakeOrg:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FakeOrgError(
-            f"org folder {root} does not exist; pass a folder with describe/<Object>.json files"
-        )
+        raise FakeOrgError(f"org folder {root} does not exist; pass a folder with describe/<Object>.json files")
     settings = _read_settings(root / "org.json")
     describe_dir = root / "describe"
     describe_files = sorted(p for p in describe_dir.glob("*.json") if not p.name.startswith("_"))
@@ -113,9 +111,7 @@ def load_org(root: Path) -> FakeOrg:
     _check_orphan_records(root, tables)
     _attach_blobs(root, tables)
     global_body = _global_body(describe_dir / "_global.json", tables)
-    return FakeOrg(
-        root=root, org_id=org_id, name=name, settings=settings, tables=tables, global_body=global_body
-    )
+    return FakeOrg(root=root, org_id=org_id, name=name, settings=settings, tables=tables, global_body=global_body)
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
@@ -174,9 +170,7 @@ def _read_object_records(root: Path, describe: dict[str, Any]) -> list[Record]:
 def _check_orphan_records(root: Path, tables: dict[str, SObjectTable]) -> None:
     for path in sorted((root / "records").glob("*")):
         if path.suffix in (".json", ".csv") and path.stem.lower() not in tables:
-            raise FakeOrgError(
-                f"{path} has no describe/{path.stem}.json; add the describe or remove the records"
-            )
+            raise FakeOrgError(f"{path} has no describe/{path.stem}.json; add the describe or remove the records")
 
 
 def _attach_blobs(root: Path, tables: dict[str, SObjectTable]) -> None:
@@ -214,8 +208,6 @@ def _global_body(path: Path, tables: dict[str, SObjectTable]) -> dict[str, Any]:
             dropped.append(str(entry.get("name")))
     if dropped:
         # A client would describe and query these and fail; serve only what the fake can answer.
-        log.warning(
-            "%s lists %d objects without a describe file; not served: %s", path, len(dropped), dropped
-        )
+        log.warning("%s lists %d objects without a describe file; not served: %s", path, len(dropped), dropped)
     kept.extend(entries[k] for k in sorted(entries))
     return {**body, "sobjects": kept}

@@ -107,11 +107,7 @@ class _Binder:
 
     def bind(self, path: FieldPath) -> BoundPath:
         parts = list(path.parts)
-        if (
-            len(parts) > 1
-            and parts[0].lower() == self.table.name.lower()
-            and self.table.relationship(parts[0]) is None
-        ):
+        if len(parts) > 1 and parts[0].lower() == self.table.name.lower() and self.table.relationship(parts[0]) is None:
             parts = parts[1:]  # "Account.Name FROM Account" qualifies with the object's own name
         tables = [self.table]
         hops: list[Field] = []
@@ -185,12 +181,8 @@ class _Binder:
     def check_literal(self, fld: Field, literal: Literal) -> Any:
         kind, type_name = expected_literal(fld.type)
         if literal.kind not in ("null", kind):
-            quoted = (
-                "should be enclosed in quotes" if kind == "string" else "should not be enclosed in quotes"
-            )
-            message = (
-                f"value of filter criterion for field '{fld.name}' must be of type {type_name} and {quoted}"
-            )
+            quoted = "should be enclosed in quotes" if kind == "string" else "should not be enclosed in quotes"
+            message = f"value of filter criterion for field '{fld.name}' must be of type {type_name} and {quoted}"
             raise self.error(literal.pos, "INVALID_FIELD", message)
         return literal_value(fld.type, literal)
 

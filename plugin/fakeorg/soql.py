@@ -224,9 +224,7 @@ class _Parser:
         offset = self.int_clause("OFFSET")
         if self.tok.kind != "eof":
             raise self.fail()
-        return Query(
-            self.query, tuple(fields), is_count, sobject.text, sobject.pos, where, tuple(order), limit, offset
-        )
+        return Query(self.query, tuple(fields), is_count, sobject.text, sobject.pos, where, tuple(order), limit, offset)
 
     def int_clause(self, word: str) -> int | None:
         if not self.tok.is_kw(word):

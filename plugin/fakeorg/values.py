@@ -14,9 +14,7 @@ from typing import Any
 from .soql import Literal
 from .table import ID_TYPES, NUMBER_TYPES
 
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
 # Which literal kind a field type accepts in a filter, and the name Salesforce's error uses.
 _EXPECTED: dict[str, tuple[str, str]] = {

@@ -112,9 +112,7 @@ def test_upcasters_run_in_order_from_the_stored_version() -> None:
     def upcast_job_progress_v0_v1(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "percent": data.pop("pct")}
 
-    payload = decode_data(
-        "job.progress", 0, {"pct": 42}, upcasters={("job.progress", 0): upcast_job_progress_v0_v1}
-    )
+    payload = decode_data("job.progress", 0, {"pct": 42}, upcasters={("job.progress", 0): upcast_job_progress_v0_v1})
     assert payload == JobProgress(percent=42)
 
 
@@ -136,9 +134,7 @@ def test_new_event_refuses_data_that_is_not_json_safe() -> None:
 
 def test_new_event_defaults_to_a_uuid7_and_an_rfc3339_utc_time() -> None:
     event = events.NewEvent("job.progress", {})
-    assert re.fullmatch(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event.event_id
-    )
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event.event_id)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event.occurred_at)
 
 

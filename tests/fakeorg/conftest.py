@@ -51,6 +51,4 @@ def session(fake: FakeOrgServer) -> Iterator[requests.Session]:
 
 @pytest.fixture
 def sf(fake: FakeOrgServer, session: requests.Session) -> Salesforce:
-    return Salesforce(
-        instance_url=fake.instance_url, session_id=fake.access_token, session=session, version="62.0"
-    )
+    return Salesforce(instance_url=fake.instance_url, session_id=fake.access_token, session=session, version="62.0")

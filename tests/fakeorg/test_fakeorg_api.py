@@ -108,9 +108,7 @@ def test_raw_body_carries_number_literals_unchanged(fake: FakeOrgServer, session
     assert '"AnnualRevenue":12345678901234567890.123456789,"NumberOfEmployees":42}' in raw
 
 
-def test_literals_survive_simple_salesforce_parse_float(
-    fake: FakeOrgServer, session: requests.Session
-) -> None:
+def test_literals_survive_simple_salesforce_parse_float(fake: FakeOrgServer, session: requests.Session) -> None:
     sf = Salesforce(
         instance_url=fake.instance_url,
         session_id=fake.access_token,
@@ -132,9 +130,7 @@ def test_strings_and_csv_typed_values(sf: Salesforce) -> None:
     assert rows[sf_id("001", 7)]["Name"] == "Zoë «Ünicode» Ltd. 🚀"
     assert rows[sf_id("001", 3)]["Description"] == "crlf\r\nline"
     assert rows[sf_id("001", 2)]["Description"] == "cr\ronly"
-    contacts = sf.query(
-        "SELECT Id, Description, IsEmailBounced, MailingLatitude, Email, Account.Name FROM Contact"
-    )
+    contacts = sf.query("SELECT Id, Description, IsEmailBounced, MailingLatitude, Email, Account.Name FROM Contact")
     second = contacts["records"][1]
     assert second["Description"] == 'said "hi", then\r\nleft'
     assert second["IsEmailBounced"] is True and second["Email"] is None
@@ -143,13 +139,9 @@ def test_strings_and_csv_typed_values(sf: Salesforce) -> None:
 
 
 def test_compound_and_unset_fields(sf: Salesforce) -> None:
-    rows = sf.query("SELECT Id, BillingAddress, ShippingAddress, Phone FROM Account ORDER BY Id LIMIT 2")[
-        "records"
-    ]
+    rows = sf.query("SELECT Id, BillingAddress, ShippingAddress, Phone FROM Account ORDER BY Id LIMIT 2")["records"]
     assert rows[0]["BillingAddress"]["street"] == "1 Market St\nSuite 300"
-    assert (
-        rows[1]["BillingAddress"] is None and rows[0]["ShippingAddress"] is None and rows[0]["Phone"] is None
-    )
+    assert rows[1]["BillingAddress"] is None and rows[0]["ShippingAddress"] is None and rows[0]["Phone"] is None
 
 
 def test_query_hides_deleted_rows_and_query_all_returns_them(sf: Salesforce) -> None:
@@ -180,9 +172,7 @@ def test_bad_token_raises_expired_session(fake: FakeOrgServer, session: requests
     sf = Salesforce(instance_url=fake.instance_url, session_id="00D000000000042!nope", session=session)
     with pytest.raises(SalesforceExpiredSession) as info:
         sf.query("SELECT Id FROM Account")
-    assert info.value.content == [
-        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
-    ]
+    assert info.value.content == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
 def test_blob_url_in_query_downloads_the_file_bytes(fake: FakeOrgServer, sf: Salesforce) -> None:

@@ -26,12 +26,8 @@ def read_line(proc: subprocess.Popen[str], deadline: float) -> str:
 
 
 def test_serve_prints_one_json_line_and_stops_on_sigterm() -> None:
-    code = (
-        "from pathlib import Path; from plugin.fakeorg.server import serve; "
-        f"serve(Path({str(MINI)!r}), page_size=7)"
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, "-m", "plugin.cli", "fake-org", "serve", "--org", str(MINI), "--page-size", "7"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -16,9 +16,7 @@ from plugin.fakeorg.jsonlit import Lit
 MINI = Path(__file__).parent / "orgs" / "mini"
 
 
-def write_org(
-    root: Path, *, records_csv: str | None = None, global_body: dict[str, object] | None = None
-) -> Path:
+def write_org(root: Path, *, records_csv: str | None = None, global_body: dict[str, object] | None = None) -> Path:
     fields = [
         make_field("Id", "id"),
         make_field("Name", "string"),
@@ -39,9 +37,7 @@ def write_org(
 
 
 def test_csv_values_are_typed_by_the_describe(tmp_path: Path) -> None:
-    org = load_org(
-        write_org(tmp_path / "o", records_csv="Id,name,Amount__c,Active__c,Due__c\r\n,x,1.50,TRUE,\r\n")
-    )
+    org = load_org(write_org(tmp_path / "o", records_csv="Id,name,Amount__c,Active__c,Due__c\r\n,x,1.50,TRUE,\r\n"))
     table = org.table("thing__C")
     assert table is not None
     [record] = list(table.records())
@@ -84,9 +80,7 @@ def test_builtin_organization_has_the_org_id(tmp_path: Path) -> None:
     assert record["Id"] == org.org_id and table.field("issandbox") is not None
 
 
-def test_global_file_entries_without_a_describe_are_dropped(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_global_file_entries_without_a_describe_are_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     body = {
         "encoding": "UTF-8",
         "maxBatchSize": 200,

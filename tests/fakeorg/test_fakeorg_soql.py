@@ -91,9 +91,7 @@ def test_booleans_and_relationship_filters(org: FakeOrg) -> None:
 
 
 def test_order_by_limit_offset(org: FakeOrg) -> None:
-    ordered = ids(
-        org, "SELECT Id FROM Account WHERE Name LIKE 'Account 0_' ORDER BY Name DESC LIMIT 3 OFFSET 1"
-    )
+    ordered = ids(org, "SELECT Id FROM Account WHERE Name LIKE 'Account 0_' ORDER BY Name DESC LIMIT 3 OFFSET 1")
     assert ordered == acc(8, 6, 5)
     by_number = ids(org, "SELECT Id FROM Account ORDER BY AnnualRevenue DESC NULLS LAST LIMIT 2")
     assert by_number == acc(7, 19)  # equal keys keep file order

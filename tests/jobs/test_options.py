@@ -29,8 +29,12 @@ def test_defaults_are_normalised(home: Path) -> None:
         ({"output_directory": "../outside"}, "contains '..'"),
         ({"output_directory": "/etc"}, "outside the allowed folders"),
         (
-            {"backup_type": "files_only", "include_files": False, "include_attachments": False,
-             "include_documents": False},
+            {
+                "backup_type": "files_only",
+                "include_files": False,
+                "include_attachments": False,
+                "include_documents": False,
+            },
             "would back up nothing",
         ),
     ],

@@ -124,9 +124,7 @@ def test_interrupted_keeps_the_phase_where_the_worker_stopped() -> None:
 
 
 def test_project_jobs_ignores_streams_that_are_not_jobs() -> None:
-    jobs = project_jobs(
-        [_event(1, "job.requested", {"job_id": "j"}), _event(2, "job.requested", {}, stream="other")]
-    )
+    jobs = project_jobs([_event(1, "job.requested", {"job_id": "j"}), _event(2, "job.requested", {}, stream="other")])
     assert list(jobs) == ["j"]
 
 

@@ -47,9 +47,7 @@ def _raw_dump(log: EventLog) -> dict[str, object]:
     return {
         "job_status": log.query("SELECT * FROM job_status ORDER BY job_id"),
         "backup_catalog": log.query("SELECT * FROM backup_catalog ORDER BY job_id"),
-        "checkpoints": log.query(
-            "SELECT projection, version, position FROM projection_checkpoints ORDER BY 1"
-        ),
+        "checkpoints": log.query("SELECT projection, version, position FROM projection_checkpoints ORDER BY 1"),
     }
 
 
@@ -98,9 +96,7 @@ def test_rebuild_gives_tables_identical_to_the_live_ones(log: EventLog) -> None:
             if rng.random() < 0.5:
                 log.append(job_stream(job), [encode(JobCleaned(reason="done"))], expected_version=None)
         elif choice < 0.8:
-            log.append(
-                job_stream(job), [encode(JobFailed(error_code="X", message="m"))], expected_version=None
-            )
+            log.append(job_stream(job), [encode(JobFailed(error_code="X", message="m"))], expected_version=None)
         if rng.random() < 0.3:
             store.catch_up()
     live = store.dump()
@@ -194,9 +190,7 @@ def test_status_reads_are_indexed_lookups(log: EventLog) -> None:
     ProjectionStore(log)
     plans = {
         "job": log.query("EXPLAIN QUERY PLAN SELECT * FROM job_status WHERE job_id = ?", ("a",)),
-        "jobs": log.query(
-            "EXPLAIN QUERY PLAN SELECT * FROM job_status ORDER BY first_position DESC LIMIT 20"
-        ),
+        "jobs": log.query("EXPLAIN QUERY PLAN SELECT * FROM job_status ORDER BY first_position DESC LIMIT 20"),
         "backups": log.query(
             "EXPLAIN QUERY PLAN SELECT * FROM backup_catalog WHERE org_id = ? ORDER BY position DESC LIMIT 1",
             ("o",),

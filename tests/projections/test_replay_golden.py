@@ -35,9 +35,7 @@ def test_every_recorded_stream_has_its_expected_projection() -> None:
 def test_recorded_streams_cover_every_event_type() -> None:
     from events.vocabulary import REGISTRY
 
-    seen = {
-        json.loads(line)["type"] for p in CASES for line in p.read_text(encoding="utf-8").splitlines() if line
-    }
+    seen = {json.loads(line)["type"] for p in CASES for line in p.read_text(encoding="utf-8").splitlines() if line}
     assert seen == set(REGISTRY)
 
 
@@ -124,9 +122,7 @@ def test_replay_gives_the_same_bytes_in_a_fresh_process_with_another_hash_seed()
 
 
 def test_replay_tolerates_lines_without_position_event_id_or_schema_version() -> None:
-    line = json.dumps(
-        {"type": "job.requested", "stream": "job-x", "version": 1, "data": {"job_id": "x"}, "time": "t"}
-    )
+    line = json.dumps({"type": "job.requested", "stream": "job-x", "version": 1, "data": {"job_id": "x"}, "time": "t"})
     projection = replay(["", line, ""])
     assert projection["jobs"]["x"]["status"] == "requested"
     assert projection["jobs"]["x"]["last_position"] == 2
