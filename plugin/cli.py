@@ -363,13 +363,28 @@ def fake_org() -> None:
 @click.option("--org", "org_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
 @click.option("--page-size", type=click.IntRange(1, 2000), default=None, help="Force small query pages.")
-def fake_org_serve(org_dir: Path, port: int, page_size: int | None) -> None:
+@click.option(
+    "--replay",
+    "cassettes",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Answer from this vcrpy YAML cassette instead of the org (repeatable).",
+)
+@click.option(
+    "--include-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of shared interactions for CumulusCI `include_file` entries in cassettes.",
+)
+def fake_org_serve(
+    org_dir: Path, port: int, page_size: int | None, cassettes: tuple[Path, ...], include_dir: Path | None
+) -> None:
     """Serve a fake org over TLS; prints one JSON line (instance_url, ca_bundle, access_token, ...)."""
     from plugin.fakeorg.errors import FakeOrgError
     from plugin.fakeorg.server import serve as serve_fake
 
     try:
-        serve_fake(org_dir, port=port, page_size=page_size)
+        serve_fake(org_dir, port=port, page_size=page_size, replay=cassettes, include_dir=include_dir)
     except FakeOrgError as e:
         raise fail(str(e)) from e
 

@@ -78,6 +78,7 @@ class Credentials:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     jwt_key_file: str | None = None
+    login_url: str | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -91,7 +92,7 @@ class Credentials:
     def describe(self) -> str:
         """A secret-free one-liner for logs and answers."""
         who = self.username or self.client_id or "session"
-        where = self.instance_url or self.domain or "login"
+        where = self.instance_url or self.login_url or self.domain or "login"
         return f"{self.kind} auth as {who} at {where}"
 
 
@@ -100,6 +101,16 @@ def _clean_instance_url(raw: str) -> str:
     parts = urlsplit(url if "://" in url else f"https://{url}")
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigError(f"SF_INSTANCE_URL={raw!r} is not an https URL like https://acme.my.salesforce.com; fix it.")
+    return f"https://{parts.netloc}"
+
+
+def _clean_login_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise ConfigError(
+            f"SF_LOGIN_URL={raw!r} is not an https origin like https://127.0.0.1:8443 (no path); "
+            "it replaces https://<SF_DOMAIN>.salesforce.com for logins. Fix or unset it."
+        )
     return f"https://{parts.netloc}"
 
 
@@ -115,6 +126,8 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
         value = env.get(name, "").strip()
         return value or None
 
+    login_url = _clean_login_url(get("SF_LOGIN_URL") or "") if get("SF_LOGIN_URL") else None
+
     if get("SF_INSTANCE_URL") and get("SF_ACCESS_TOKEN"):
         return Credentials(
             kind="session",
@@ -129,6 +142,7 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             security_token=get("SF_SECURITY_TOKEN") or "",
             domain=get("SF_DOMAIN") or "login",
             instance_url=_clean_instance_url(get("SF_INSTANCE_URL") or "") if get("SF_INSTANCE_URL") else None,
+            login_url=login_url,
         )
     if get("SF_CLIENT_ID") and get("SF_CLIENT_SECRET") and get("SF_DOMAIN"):
         return Credentials(
@@ -136,6 +150,7 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             client_id=get("SF_CLIENT_ID"),
             client_secret=get("SF_CLIENT_SECRET"),
             domain=get("SF_DOMAIN"),
+            login_url=login_url,
         )
     if get("SF_CLIENT_ID") and get("SF_USERNAME") and get("SF_JWT_KEY_FILE"):
         return Credentials(
@@ -144,5 +159,6 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             username=get("SF_USERNAME"),
             jwt_key_file=get("SF_JWT_KEY_FILE"),
             domain=get("SF_DOMAIN") or "login",
+            login_url=login_url,
         )
     raise ConfigError(MISSING_CREDENTIALS)

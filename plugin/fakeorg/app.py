@@ -2,13 +2,15 @@
 
 Responses follow the real wire format (error lists, query pages with path-only nextRecordsUrl,
 Sforce-Limit-Info on authenticated calls) so unmodified simple-salesforce works against it.
+Every request passes the fault rules (faults.py) and is logged; /__fake__/ is the control API
+(control.py); with cassettes loaded, recorded answers (replay.py) replace the org's routes.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +18,14 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import jsonlit, soap
+from . import control, jsonlit, oauth
+from .auth import Credentials, bearer_token, soap_login
 from .describes import with_version
 from .errors import ApiError
-from .ids import sf_id
+from .faults import FaultInjector
 from .org import FakeOrg
 from .query import attributes, field_value, project, run_query
+from .replay import Replayer
 from .state import Cursor, LoggedRequest, ServerState
 from .table import SObjectTable
 
@@ -48,51 +52,80 @@ _RULES = Map(
         Rule(f"{_V}/queryAll/<locator>", endpoint="query_more", methods=["GET"]),
         Rule(f"{_V}/limits", endpoint="limits", methods=["GET"]),
         Rule("/services/Soap/u/<version>", endpoint="soap_login", methods=["POST"]),
+        Rule("/services/oauth2/token", endpoint="oauth_token", methods=["POST"]),
     ],
     merge_slashes=False,
 )
-_UNAUTHENTICATED = frozenset({"versions", "soap_login"})
+_UNAUTHENTICATED = frozenset({"versions", "soap_login", "oauth_token"})
 _NOT_FOUND = ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What a SOAP login must present (password + security token, concatenated)."""
-
-    username: str
-    password: str
-    security_token: str
-    user_id: str = sf_id("005", 1)
+# The org as the current request's API version and user see it (quirks: hidden fields).
+_REQUEST_ORG: contextvars.ContextVar[FakeOrg] = contextvars.ContextVar("fake_org_request_org")
 
 
 class FakeOrgApp:
     """WSGI callable; `instance_url` is set by the server once the port is known."""
 
     def __init__(
-        self, org: FakeOrg, state: ServerState, credentials: Credentials, *, page_size: int | None = None
+        self,
+        org: FakeOrg,
+        state: ServerState,
+        credentials: Credentials,
+        *,
+        page_size: int | None = None,
+        replay: Replayer | None = None,
     ) -> None:
-        self.org = org
+        self._org = org
         self.state = state
         self.credentials = credentials
         self.page_size = page_size
+        self.replay = replay
         self.instance_url = ""
+        self.faults = FaultInjector(state)
+        self.control = control.Control(state, self.faults, self.reset)
         self._handlers: dict[str, Callable[..., Response]] = {
             name: getattr(self, f"_{name}") for name in {r.endpoint for r in _RULES.iter_rules()}
         }
 
+    @property
+    def org(self) -> FakeOrg:
+        """Inside a versioned request, the org as that version and user see it; else the loaded org."""
+        return _REQUEST_ORG.get(self._org)
+
+    def reset(self) -> None:
+        """Back to the just-started server: no fault rules, fresh state, replay from the start."""
+        self.faults.clear()
+        self.state.reset()
+        if self.replay is not None:
+            self.replay.reset()
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        response, counted = self._dispatch(request)
-        self.state.log(
-            LoggedRequest(request.method, request.path, request.query_string.decode(), response.status_code, counted)
+        if control.is_control(request):
+            return self.control(request)(environ, start_response)
+        outcome = self.faults.handle(request, self._route)
+        entry = LoggedRequest(
+            request.method,
+            request.path,
+            request.query_string.decode(),
+            outcome.response.status_code,
+            outcome.counted,
+            sobject=outcome.sobject,
+            faults=outcome.fired,
         )
-        return response(environ, start_response)
+        self.state.log(entry)
+        return outcome.response(environ, start_response)
+
+    def _route(self, request: Request) -> tuple[Response, bool]:
+        if self.replay is not None:
+            return self.replay.dispatch(request, self.state, self.instance_url)
+        return self._dispatch(request)
 
     def _dispatch(self, request: Request) -> tuple[Response, bool]:
         path = request.path.rstrip("/") or "/"  # Salesforce accepts both `query` and `query/`
         try:
             endpoint, matched = _RULES.bind_to_environ(request.environ).match(path, method=request.method)
         except NotFound:
+            self.state.miss(f"{request.method} {request.path}")
             return _error(_NOT_FOUND), False
         except MethodNotAllowed as exc:
             allowed = ",".join(exc.valid_methods or ())
@@ -101,7 +134,7 @@ class FakeOrgApp:
         handler, args = self._handlers[str(endpoint)], dict(matched)
         if endpoint in _UNAUTHENTICATED:
             return handler(request, **args), False
-        if not self.state.is_valid(_bearer(request)):
+        if not self.state.is_valid(bearer_token(request)):
             return _error(ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")), False
         used = self.state.count_call()
         if used is None:
@@ -111,7 +144,11 @@ class FakeOrgApp:
                 if args.get("version") not in {f"v{v}" for v in API_VERSIONS}:
                     raise _NOT_FOUND
                 args["version"] = args["version"][1:]
-                response = handler(request, **args)
+                token = _REQUEST_ORG.set(self._org.quirks.view(self._org, args["version"]))
+                try:
+                    response = handler(request, **args)
+                finally:
+                    _REQUEST_ORG.reset(token)
             except ApiError as exc:
                 response = _error(exc)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.state.used}/{self.state.api_max}"
@@ -123,22 +160,26 @@ class FakeOrgApp:
         return _json([{"label": f"API v{v}", "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS])
 
     def _soap_login(self, request: Request, version: str) -> Response:
-        creds = self.credentials
-        given = soap.parse_login(request.get_data())
-        if given is None:
-            answer = soap.login_fault("INVALID_LOGIN", "Invalid login request")
-        elif given != (creds.username, creds.password + creds.security_token):
-            answer = soap.login_fault()
-        else:
-            answer = soap.login_success(
-                instance_url=self.instance_url,
-                version=version,
-                session_id=self.state.issue_token(),
-                org_id=self.org.org_id,
-                user_id=creds.user_id,
-                username=creds.username,
-            )
+        answer = soap_login(
+            request.get_data(),
+            creds=self.credentials,
+            state=self.state,
+            instance_url=self.instance_url,
+            version=version,
+            org_id=self.org.org_id,
+        )
         return Response(answer.body, answer.status, content_type="text/xml;charset=UTF-8")
+
+    def _oauth_token(self, request: Request) -> Response:
+        answer = oauth.token(
+            request.form,
+            request.headers.get("Authorization", ""),
+            creds=self.credentials,
+            state=self.state,
+            instance_url=self.instance_url,
+            org_id=self.org.org_id,
+        )
+        return _json(answer.body, answer.status)
 
     # --- REST ------------------------------------------------------------------------------
 
@@ -195,7 +236,9 @@ class FakeOrgApp:
         text = request.args.get("q")
         if not text:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
+        self.org.quirks.check_query(self.org, text)
         result = run_query(self.org, text, include_deleted=include_deleted)
+        self.org.quirks.check_result(result.table.name, len(result.rows))
         if result.is_count:
             return _json({"totalSize": result.total_size, "done": True, "records": []})
         cursor = Cursor(result, self._page_size(request))
@@ -231,14 +274,6 @@ class FakeOrgApp:
             maximum, remaining = self.org.api_limit(name)
             body[name] = {"Max": maximum, "Remaining": remaining}
         return _json(body)
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() in ("bearer", "oauth"):
-        return token.strip()
-    return request.headers.get("X-SFDC-Session", "")
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -1,6 +1,7 @@
 """Errors of the fake org: one for a bad org folder, one for an API answer with an error body.
 
 FakeOrgError        the org folder (or server set-up) is unusable; message says what to fix
+└── FaultRuleError  a fault rule (in-process or POSTed to /__fake__/faults) is not valid
 ApiError            becomes a Salesforce-style JSON error list with an HTTP status
 """
 
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 class FakeOrgError(Exception):
     """The org folder or the server configuration cannot be used; the message names the fix."""
+
+
+class FaultRuleError(FakeOrgError):
+    """A fault rule cannot be used; the message lists each problem and the field it is in."""
 
 
 class ApiError(Exception):

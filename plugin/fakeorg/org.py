@@ -3,7 +3,8 @@
 org.json keys read here and by the server (all optional): org_id (15/18 chars, 00D...), name,
 page_size, limits ({"DailyApiRequests": N} or {"DailyApiRequests": {"Max": N, "Remaining": R}},
 likewise the Bulk limits), organization (values overriding the built-in Organization row),
-username, password, security_token (otherwise generated per start).
+username, password, security_token, client_id, client_secret (otherwise generated per start),
+jwt_certificate (PEM certificate or public key accepted for JWT bearer logins), quirks (quirks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .describes import global_entry
 from .errors import FakeOrgError
 from .ids import org_id_for, sf_id, to18
 from .organization import organization_describe, organization_record
+from .quirks import Quirks
 from .records import load_records
 from .table import MemoryTable, Record, SObjectTable
 
@@ -37,6 +39,7 @@ class FakeOrg:
     settings: dict[str, Any]
     tables: dict[str, SObjectTable]
     global_body: dict[str, Any] = field(default_factory=dict)
+    quirks: Quirks = field(default_factory=Quirks)
 
     def table(self, name: str) -> SObjectTable | None:
         """The sObject called `name` (any casing), or None."""
@@ -111,7 +114,10 @@ def load_org(root: Path) -> FakeOrg:
     _check_orphan_records(root, tables)
     _attach_blobs(root, tables)
     global_body = _global_body(describe_dir / "_global.json", tables)
-    return FakeOrg(root=root, org_id=org_id, name=name, settings=settings, tables=tables, global_body=global_body)
+    quirks = Quirks.from_settings(settings)
+    return FakeOrg(
+        root=root, org_id=org_id, name=name, settings=settings, tables=tables, global_body=global_body, quirks=quirks
+    )
 
 
 def _read_settings(path: Path) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def run_query(org: FakeOrg, text: str, *, include_deleted: bool) -> QueryResult:
     predicate = binder.predicate(query.where) if query.where is not None else None
     rows: list[Record] = []
     for record in table.records():
-        if not include_deleted and record.get("IsDeleted") is True:
+        if not include_deleted and org.quirks.query_all_only(record):
             continue
         if predicate is None or predicate(record):
             rows.append(record)

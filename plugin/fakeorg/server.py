@@ -13,15 +13,22 @@ import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .app import Credentials, FakeOrgApp
+from .app import FakeOrgApp
+from .auth import Credentials, settings_credentials, write_jwt_files
+from .client import client_session
 from .errors import FakeOrgError
+from .faultrules import FaultRule
+from .faults import FaultInjector
 from .org import FakeOrg, load_org
+from .replay import Replayer, load_cassettes
 from .state import LoggedRequest, ServerState
 from .tls import write_tls_files
 
@@ -54,11 +61,22 @@ def _listen(port: int) -> socket.socket:
 class FakeOrgServer:
     """A fake Salesforce org on https://127.0.0.1:<port>; use as a context manager or start()/stop().
 
+    `replay` cassettes (vcrpy YAML) make it answer from recordings instead of the org's routes;
+    `include_dir` resolves CumulusCI `include_file` interactions.
+
     Raises (from the constructor):
-        FakeOrgError: the org folder cannot be loaded.
+        FakeOrgError: the org folder, a cassette or the JWT certificate cannot be loaded.
     """
 
-    def __init__(self, org_dir: Path, *, port: int = 0, page_size: int | None = None) -> None:
+    def __init__(
+        self,
+        org_dir: Path,
+        *,
+        port: int = 0,
+        page_size: int | None = None,
+        replay: Sequence[Path] = (),
+        include_dir: Path | None = None,
+    ) -> None:
         self.org: FakeOrg = load_org(Path(org_dir))
         settings = self.org.settings
         if page_size is not None and page_size < 1:
@@ -68,18 +86,23 @@ class FakeOrgServer:
         self.security_token = str(settings.get("security_token") or secrets.token_hex(12).upper())
         api_max, api_remaining = self.org.api_limit()
         self.state = ServerState(org_id=self.org.org_id, api_max=api_max, api_remaining=api_remaining)
-        self.access_token = self.state.issue_token()
+        self.access_token = self.state.issue_token(keep_on_reset=True)
+        app_settings = settings_credentials(settings, root=self.org.root)
+        self.credentials = Credentials(self.username, self.password, self.security_token, **app_settings)
+        replayer = Replayer(load_cassettes(replay, include_dir=include_dir)) if replay else None
         self.app = FakeOrgApp(
             self.org,
             self.state,
-            Credentials(self.username, self.password, self.security_token),
+            self.credentials,
             page_size=page_size if page_size is not None else self.org.page_size,
+            replay=replayer,
         )
         self._port = port
         self._tmp: Path | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.ca_bundle = Path()
+        self.jwt_key_file = Path()
         self.instance_url = ""
 
     @property
@@ -93,6 +116,7 @@ class FakeOrgServer:
         self._tmp = Path(tempfile.mkdtemp(prefix="sfbackup-fakeorg-"))
         try:
             tls = write_tls_files(self._tmp)
+            self.jwt_key_file = write_jwt_files(self._tmp).key_path
             # Bind here, not in make_server: werkzeug prints and calls sys.exit(1) when a port is taken.
             with _listen(self._port) as sock:
                 self._server = make_server(
@@ -134,6 +158,7 @@ class FakeOrgServer:
     def stop(self) -> None:
         """Stop serving, close the socket and remove the CA/key files."""
         server, thread, self._server, self._thread = self._server, self._thread, None, None
+        self.state.stopping.set()  # ends fault delays at once
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -153,8 +178,30 @@ class FakeOrgServer:
 
     @property
     def request_log(self) -> list[LoggedRequest]:
-        """Every request answered so far (method, path, query string, status, counted)."""
+        """Every request answered so far (seq, method, path, query string, status, counted, faults)."""
         return self.state.request_log()
+
+    @property
+    def faults(self) -> FaultInjector:
+        """The fault rules: `faults.add({...})` (same JSON as POST /__fake__/faults), `remove`, `clear`."""
+        return self.app.faults
+
+    def add_fault(self, rule: Mapping[str, Any] | FaultRule) -> str:
+        """Arm one fault rule; returns its id.
+
+        Raises:
+            FaultRuleError: the rule is not valid (the message names the field).
+        """
+        return self.app.faults.add(rule)
+
+    def reset(self) -> None:
+        """Fault rules, request log, API usage, sessions (the start-up token stays valid), cursors,
+        Bulk overrides and replay positions back to the just-started state."""
+        self.app.reset()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What GET /__fake__/state answers: API calls, usage, logins, requests, misses, ..."""
+        return self.app.control.snapshot()
 
     @property
     def api_calls(self) -> int:
@@ -165,8 +212,16 @@ class FakeOrgServer:
         """Invalidate every issued session id, as a Salesforce session timeout would."""
         self.state.expire_sessions()
 
+    def client_session(self) -> requests.Session:
+        """A session for simple-salesforce against this fake: its CA, and logins to
+        `https://*.salesforce.com` redirected here. Close it when done."""
+        return client_session(self.instance_url, str(self.ca_bundle))
+
     def info(self) -> dict[str, str]:
-        """The connection details `serve()` prints as its JSON line."""
+        """The connection details `serve()` prints as its JSON line.
+
+        `instance_url` is also the login URL (SOAP and OAuth): set it as SF_LOGIN_URL.
+        """
         return {
             "instance_url": self.instance_url,
             "ca_bundle": str(self.ca_bundle),
@@ -175,19 +230,37 @@ class FakeOrgServer:
             "password": self.password,
             "security_token": self.security_token,
             "org_id": self.org_id,
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret,
+            "refresh_token": self.credentials.refresh_token,
+            "jwt_key_file": str(self.jwt_key_file),
         }
 
 
-def start_fake_org(org_dir: Path, *, port: int = 0, page_size: int | None = None) -> FakeOrgServer:
+def start_fake_org(
+    org_dir: Path,
+    *,
+    port: int = 0,
+    page_size: int | None = None,
+    replay: Sequence[Path] = (),
+    include_dir: Path | None = None,
+) -> FakeOrgServer:
     """Load `org_dir` and start serving it; use in a `with` block or call `stop()`.
 
     Raises:
-        FakeOrgError: the org folder cannot be loaded.
+        FakeOrgError: the org folder (or a cassette) cannot be loaded.
     """
-    return FakeOrgServer(org_dir, port=port, page_size=page_size).start()
+    return FakeOrgServer(org_dir, port=port, page_size=page_size, replay=replay, include_dir=include_dir).start()
 
 
-def serve(org_dir: Path, *, port: int = 0, page_size: int | None = None) -> None:
+def serve(
+    org_dir: Path,
+    *,
+    port: int = 0,
+    page_size: int | None = None,
+    replay: Sequence[Path] = (),
+    include_dir: Path | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT, after printing ONE JSON line of connection details to stdout.
 
     Raises:
@@ -200,7 +273,7 @@ def serve(org_dir: Path, *, port: int = 0, page_size: int | None = None) -> None
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with start_fake_org(org_dir, port=port, page_size=page_size) as fake:
+        with start_fake_org(org_dir, port=port, page_size=page_size, replay=replay, include_dir=include_dir) as fake:
             sys.stdout.write(json.dumps(fake.info()) + "\n")
             sys.stdout.flush()
             log.info("fake org %s serving %s at %s", fake.org_id, org_dir, fake.instance_url)

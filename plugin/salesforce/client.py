@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -40,6 +41,7 @@ from plugin.salesforce.errors import (
 from plugin.salesforce.literal import NumberLiteral
 from plugin.salesforce.session import build_session
 
+_LOGIN_PATH = re.compile(r"^/services/(Soap/u/|oauth2/token)")
 _ORG_ID_IN_TOKEN = re.compile(r"^(00D[0-9A-Za-z]{12})!")
 _RETRYABLE_CODES = {"REQUEST_LIMIT_EXCEEDED", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 CHUNK = 1 << 20
@@ -180,14 +182,22 @@ class OrgClient:
     ) -> None:
         self.credentials = credentials
         self.api_version = api_version
-        self.session = build_session(extra_ca=extra_ca, timeout=timeout)
+        self.session = build_session(
+            extra_ca=extra_ca,
+            timeout=timeout,
+            login_url=credentials.login_url,
+            login_domain=credentials.domain or "login",
+        )
         self.api_calls = 0
         self.session.hooks["response"].append(self._count)
         with translate_errors(can_relogin=credentials.can_relogin):
             self.sf = self._connect()
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.api_calls += 1
+        # Salesforce counts neither logins (SOAP login, OAuth token) nor calls refused for their
+        # session (401) toward the daily API limit; the manifest's count follows it.
+        if response.status_code != 401 and not _LOGIN_PATH.match(urlsplit(response.request.url or "").path):
+            self.api_calls += 1
 
     def _connect(self) -> Salesforce:
         c = self.credentials

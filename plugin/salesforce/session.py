@@ -1,7 +1,10 @@
-"""The ``requests.Session`` the client owns: TLS trust, retries and a default timeout.
+"""The ``requests.Session`` the client owns: TLS trust, retries, a default timeout and where
+logins go.
 
 simple-salesforce has no retry layer and no default timeout; giving it our own session fixes both
-for every call it makes (see the notes on simple-salesforce 1.12.10).
+for every call it makes (see the notes on simple-salesforce 1.12.10). It also hard-codes
+``https://<domain>.salesforce.com`` for every login (SOAP, OAuth password, client credentials, JWT
+bearer, and each re-login); ``SF_LOGIN_URL`` sends those requests elsewhere (a proxy, the fake org).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import certifi
 import requests
@@ -32,6 +36,19 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+class _LoginAdapter(_TimeoutAdapter):
+    """Rewrites the scheme and host of login requests to the configured login URL."""
+
+    def __init__(self, *, login_url: str, **kwargs: Any) -> None:
+        self._target = urlsplit(login_url)
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        parts = urlsplit(request.url or "")
+        request.url = urlunsplit((self._target.scheme, self._target.netloc, parts.path, parts.query, parts.fragment))
+        return super().send(request, **kwargs)
+
+
 def trust_bundle(extra_ca: Path | None) -> str:
     """A CA bundle path: certifi's public CAs, plus ``extra_ca`` when given.
 
@@ -49,11 +66,18 @@ def trust_bundle(extra_ca: Path | None) -> str:
     return str(path)
 
 
-def build_session(*, extra_ca: Path | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
+def build_session(
+    *,
+    extra_ca: Path | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    login_url: str | None = None,
+    login_domain: str = "login",
+) -> requests.Session:
     """A session that retries idempotent GETs on 5xx/429 and never waits forever.
 
     ``trust_env`` is off: REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment would otherwise
-    override ``verify`` and the fake org's CA would not be trusted.
+    override ``verify`` and the fake org's CA would not be trusted. With ``login_url``, requests
+    for ``https://<login_domain>.salesforce.com/`` go to that origin instead.
     """
     session = requests.Session()
     session.trust_env = False
@@ -71,4 +95,8 @@ def build_session(*, extra_ca: Path | None = None, timeout: tuple[float, float] 
     adapter = _TimeoutAdapter(timeout=timeout, max_retries=retry, pool_maxsize=16)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    if login_url is not None:
+        # requests picks the longest matching prefix, so only the login host takes this adapter.
+        login = _LoginAdapter(login_url=login_url, timeout=timeout, max_retries=retry)
+        session.mount(f"https://{login_domain.lower()}.salesforce.com/", login)
     return session

@@ -39,9 +39,10 @@ def test_serve_prints_one_json_line_and_stops_on_sigterm() -> None:
         info = json.loads(line)
         assert set(info) == {
             "instance_url", "ca_bundle", "access_token", "username", "password", "security_token", "org_id",
+            "client_id", "client_secret", "refresh_token", "jwt_key_file",
         }  # fmt: skip
         assert info["instance_url"].startswith("https://127.0.0.1:")
-        assert Path(info["ca_bundle"]).is_file()
+        assert Path(info["ca_bundle"]).is_file() and Path(info["jwt_key_file"]).is_file()
         with requests.Session() as session:
             session.verify = info["ca_bundle"]
             session.trust_env = False
@@ -56,7 +57,7 @@ def test_serve_prints_one_json_line_and_stops_on_sigterm() -> None:
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert out == ""  # nothing but the one JSON line ever reaches stdout
-        assert not Path(info["ca_bundle"]).exists()
+        assert not Path(info["ca_bundle"]).exists() and not Path(info["jwt_key_file"]).exists()
     finally:
         if proc.poll() is None:
             proc.kill()
