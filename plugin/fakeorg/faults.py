@@ -104,9 +104,9 @@ class FaultInjector:
                 raise FaultRuleError(f"a fault rule with id {rule_id!r} exists; pick another id or DELETE it first")
             armed = ArmedRule(parsed, rule_id)
             self._rules.append(armed)
-        if isinstance(parsed, RateLimit):
-            self.state.exhaust_after(parsed.after)
-            armed.fired = 1
+            if isinstance(parsed, RateLimit):
+                self.state.exhaust_after(parsed.after)
+                armed.fired = 1
         return rule_id
 
     def remove(self, rule_id: str) -> bool:

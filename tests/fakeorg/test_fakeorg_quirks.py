@@ -13,7 +13,7 @@ import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from plugin.fakeorg import FakeOrgError, FakeOrgServer, load_org, sf_id
+from plugin.fakeorg import ApiError, FakeOrgError, FakeOrgServer, load_org, sf_id
 from plugin.fakeorg.describes import make_field, make_sobject
 from plugin.fakeorg.quirks import Quirks
 from plugin.fakeorg.table import Field
@@ -182,3 +182,26 @@ def test_bad_quirks_are_a_clear_error(tmp_path: Path) -> None:
     (org / "org.json").write_text(json.dumps({"quirks": {"hiden_fields": {}}}))
     with pytest.raises(FakeOrgError, match=r"org.json quirks: hiden_fields: Extra inputs are not permitted"):
         load_org(org)
+
+
+def test_org_entries_add_to_the_defaults_and_replace_per_object(quirky: FakeOrgServer) -> None:
+    quirks = Quirks.from_settings(
+        {
+            "quirks": {
+                "requires_filter": {"Contact": {"fields": ["AccountId"], "operators": ["="], "message": "need it"}},
+                "not_queryable": {"Account": {"error_code": "INSUFFICIENT_ACCESS", "message": "no access"}},
+            }
+        }
+    )
+    org = quirky.org
+    with pytest.raises(ApiError) as info:
+        quirks.check_query(org, "SELECT Id FROM Contact")
+    assert (info.value.status, info.value.body()) == (400, [{"message": "need it", "errorCode": "MALFORMED_QUERY"}])
+    quirks.check_query(org, f"SELECT Id FROM Contact WHERE AccountId = '{sf_id('001', 1)}'")
+    with pytest.raises(ApiError):
+        quirks.check_query(org, f"SELECT Id FROM Contact WHERE AccountId IN ('{sf_id('001', 1)}')")
+    with pytest.raises(ApiError) as info:
+        quirks.check_query(org, "SELECT Id FROM Account")
+    assert info.value.body() == [{"message": "no access", "errorCode": "INSUFFICIENT_ACCESS"}]
+    with pytest.raises(ApiError, match="does not support query"):  # the defaults still apply
+        quirks.check_query(org, "SELECT Id FROM AccountChangeEvent")

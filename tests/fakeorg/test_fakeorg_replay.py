@@ -3,6 +3,9 @@ normalised, unrecorded requests answered 404 and listed as misses."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from plugin.fakeorg import FakeOrgError, FakeOrgServer, sf_id
+from plugin.fakeorg.client import client_session
 
 REPO = Path(__file__).resolve().parents[2]
 MINI = Path(__file__).parent / "orgs" / "mini"
@@ -124,3 +128,27 @@ def test_bad_cassettes_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("just: [text", encoding="utf-8")
     with pytest.raises(FakeOrgError, match="is not valid YAML"):
         FakeOrgServer(MINI, replay=[tmp_path / "b.yaml"])
+
+
+def test_fake_org_serve_replays_a_cassette_in_another_process() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugin.cli", "fake-org", "serve", "--org", str(MINI), "--replay", str(CASSETTE)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        with client_session(info["instance_url"], info["ca_bundle"]) as session:
+            base = info["instance_url"] + "/services/data/v62.0/"
+            described = session.get(base + "sobjects", headers={"Authorization": "Bearer x"}, timeout=10)
+            assert [o["name"] for o in described.json()["sobjects"]][:2] == ["Account", "Attachment"]
+            assert session.get(base + "limits", timeout=10).status_code == 404
+            state = session.get(info["instance_url"] + "/__fake__/state", timeout=10).json()
+        assert state["misses"] == ["GET /services/data/v62.0/limits"] and state["api_calls"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
