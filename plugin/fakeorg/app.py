@@ -93,7 +93,7 @@ class FakeOrgApp:
 
     def reset(self) -> None:
         """Back to the just-started server: no fault rules, fresh state, replay from the start."""
-        self.faults.clear()
+        self.faults.reset()
         self.state.reset()
         if self.replay is not None:
             self.replay.reset()

@@ -65,13 +65,20 @@ class Outcome:
     fired: tuple[str, ...]
 
 
-def request_facts(request: Request) -> RequestFacts:
-    """Method, path, decoded query string, sObject (path, SOQL or Bulk job body) and session id."""
+def request_facts(request: Request, jobs: Mapping[str, str] | None = None) -> RequestFacts:
+    """Method, path, decoded query string, sObject and session id.
+
+    The sObject comes from the path, the SOQL `q`, a Bulk job's query (creation), or `jobs`
+    (job id -> sObject) for requests about an existing Bulk job.
+    """
     query = unquote_plus(request.query_string.decode("latin-1"))
     sobject: str | None = None
     path_match = _SOBJECT_PATH.match(request.path)
+    job_match = BULK_JOB_PATH.search(request.path)
     if path_match:
         sobject = path_match.group(1)
+    elif job_match and job_match.group("job"):
+        sobject = (jobs or {}).get(job_match.group("job"))
     else:
         soql = request.args.get("q")
         if soql is None and request.method == "POST" and BULK_JOB_PATH.search(request.path):
@@ -90,6 +97,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._rules: list[ArmedRule] = []
         self._ids = itertools.count(1)
+        self._jobs: dict[str, str] = {}  # Bulk job id -> sObject, learnt from job creations
 
     def add(self, rule: Mapping[str, Any] | FaultRule) -> str:
         """Validate and arm a rule; returns its id. `rate_limit` takes effect at once.
@@ -117,9 +125,16 @@ class FaultInjector:
         return removed
 
     def clear(self) -> None:
+        """Remove every rule."""
         with self._lock:
             self._rules.clear()
             self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        """Remove every rule and forget the Bulk jobs seen."""
+        self.clear()
+        with self._lock:
+            self._jobs.clear()
 
     def rules(self) -> list[dict[str, Any]]:
         """Every rule with its `matched` and `fired` counters."""
@@ -128,7 +143,9 @@ class FaultInjector:
 
     def handle(self, request: Request, dispatch: Dispatch) -> Outcome:
         """Run the route under the rules that fire on this request."""
-        facts = request_facts(request)
+        with self._lock:
+            jobs = dict(self._jobs)
+        facts = request_facts(request, jobs)
         with self._lock:
             fired = [(armed.id, armed.rule) for armed in self._rules if armed.tick(facts)]
         replacement: Response | None = None
@@ -148,6 +165,7 @@ class FaultInjector:
             response, counted = replacement, False
         else:
             response, counted = dispatch(request)
+            self._learn_job(facts, response)
         for _, rule in fired:
             if isinstance(rule, BulkJobState):
                 self._override_job(rule, facts, response)
@@ -157,13 +175,16 @@ class FaultInjector:
                 _drop(response, request, rule)
         return Outcome(response, counted, facts.sobject, tuple(rule_id for rule_id, _ in fired))
 
+    def _learn_job(self, facts: RequestFacts, response: Response) -> None:
+        """Remember which sObject a newly created Bulk job queries, so later rules can match it."""
+        job_id = _job_id(facts, response) if facts.method == "POST" and facts.sobject else None
+        if job_id is not None and facts.sobject is not None:
+            with self._lock:
+                self._jobs[job_id] = facts.sobject
+
     def _override_job(self, rule: BulkJobState, facts: RequestFacts, response: Response) -> None:
-        found = BULK_JOB_PATH.search(facts.path)
-        job_id = found.group("job") if found else None
-        if job_id is None and not response.is_streamed and response.status_code < 300:
-            body = response.get_json(force=True, silent=True)
-            job_id = body.get("id") if isinstance(body, dict) else None
-        if isinstance(job_id, str):
+        job_id = _job_id(facts, response)
+        if job_id is not None:
             message = rule.error_message or (_DEFAULT_JOB_ERROR if rule.state == "Failed" else None)
             self.state.override_bulk_job(job_id, BulkJobOverride(rule.state, message))
 
@@ -175,6 +196,20 @@ class FaultInjector:
                     return
                 first = False
                 yield chunk[start : start + rule.chunk_bytes]
+
+
+def _job_id(facts: RequestFacts, response: Response) -> str | None:
+    """The Bulk job a request names in its path, or the one its (JSON) answer created."""
+    found = BULK_JOB_PATH.search(facts.path)
+    if found is None:
+        return None
+    if found.group("job"):
+        return found.group("job")
+    if response.is_streamed or response.status_code >= 300:
+        return None
+    body = response.get_json(force=True, silent=True)
+    job_id = body.get("id") if isinstance(body, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 def _respond(rule: Respond) -> Response:

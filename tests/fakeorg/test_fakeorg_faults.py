@@ -317,5 +317,8 @@ def test_bulk_state_rules_reach_the_bulk_module_through_the_state_seam() -> None
     polled = faults.handle(_bulk_request("GET", f"{jobs}/{created[0]}"), lambda r: (Response("{}"), True))
     assert polled.fired == ("rule-2",)
     assert state.bulk_job_override(created[0]) == BulkJobOverride("InProgress")
+    faults.add({"id": "cut", "action": "respond", "status": 500, "sobject": "Contact", "path": "/results$"})
+    results = faults.handle(_bulk_request("GET", f"{jobs}/{created[1]}/results"), lambda r: (Response("a"), True))
+    assert (results.sobject, results.fired) == ("Contact", ("rule-1", "cut"))  # the job's sObject, learnt
     state.reset()
     assert state.bulk_job_override(created[0]) is None
