@@ -153,6 +153,7 @@ def test_package_exports_are_pinned() -> None:
         "ConcurrencyError",
         "EventLog",
         "EventLogError",
+        "Follower",
         "IdempotencyConflictError",
         "InvalidEventError",
         "LogIntegrityError",
