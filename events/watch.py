@@ -110,7 +110,7 @@ class WalWatchHints:
         *,
         debounce: int = 20,
         step: int = 1,
-        settle: float = 0.05,
+        settle: float = 1.0,
         rescan: float = 1.0,
         fallback_interval: float = 0.01,
     ) -> None:

@@ -154,6 +154,7 @@ class JobWorker:
                         current_object=p.current_object,
                         records=p.records,
                         files=p.files,
+                        files_total=p.files_total,
                         bytes=p.bytes,
                         percent=p.percent,
                         object_finished=finished,
