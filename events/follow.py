@@ -1,18 +1,24 @@
 """Follow the log live: yield each event other processes append, exactly once, in commit order.
 
 Default notification: ``PRAGMA data_version`` polled every 10 ms. Measured with
-``bench/follow_latency.py`` (a writer *process* commits with synchronous=FULL; latency = the
-follower yielding the event minus the writer's COMMIT returning; 2-core VM shared with other jobs):
+``.venv/bin/python bench/follow_latency.py --variants`` (a writer *process* commits one event at a
+time with synchronous=FULL; latency = this process yielding the event minus the writer's COMMIT
+returning; CPU = this process, all threads; 2-core VM shared with other work, load ~1.6):
 
-    method                              sparse p50/p95/max ms   burst p50/p95/max ms   CPU sparse / burst
-    data_version every 10 ms            5.4 / 10.0 / 10.6       5.0 / 9.6 / 10.8       1.7 % / 6.1 %
-    watchfiles -wal, debounce 20 step 1 1.3 / 2.0 / 2.4         1.4 / 3.0 / 9.3        5.4 % / 9.6 %
+    method                                  sparse p50/p95/max ms  burst p50/p95/max ms  CPU sparse/burst
+    data_version every 10 ms (default)      5.6 / 10.2 / 10.3      5.3 / 10.1 / 15.0     1.8 % / 2.8 %
+    watchfiles -wal, debounce 20 step 1     0.8 / 1.9 / 5.0        1.8 / 3.4 / 8.5       2.8 % / 10.7 %
+    watchfiles -wal, debounce 20 step 5     7.2 / 10.0 / 10.1      5.4 / 10.2 / 13.3     1.6 % / 6.8 %
+    watchfiles -wal, defaults 1600 / 50     87.4 / 99.7 / 150.6    62.4 / 134.3 / 153.2  0.8 % / 3.6 %
 
-Both meet the p95 <= 20 ms target. data_version is the default because it uses a third of the
-CPU of the watch while idle (the common case: a follower waits minutes between jobs), has no
-thread and no filesystem dependency (inotify is missing or silently replaced by slow polling in
-some containers, WSL and network mounts), and cannot miss a wake-up. Pass ``notify="watchfiles"``
-when single-digit milliseconds matter more than idle CPU.
+(sparse: 50 events 100 ms apart; burst: 500 events 2 ms apart). Both kept methods meet the p95
+<= 20 ms target. data_version stays the default: at the latency of the watch with step 5 it
+needs no thread and no filesystem support, uses less than half that watch's CPU in bursts, and
+never misses a wake-up (inotify is absent or silently replaced by slow polling in some
+containers, WSL and network mounts). The fast watch (20/1) buys ~8 ms at the p95 for ~1.5x the
+idle CPU and 4x in bursts; pass ``notify="watchfiles"`` where that matters. A watch must confirm its hints with
+``data_version``: re-reading on the bare ``-wal`` change had a sparse p95 of 98 ms, because the
+write comes before the fsync that makes the commit visible (see ``events/watch.py``).
 
 Guarantees: a hint is never trusted alone, every read is ``id > last`` (or the stream's version
 after the last one), so nothing is skipped or yielded twice, whatever the hints do. Reads fetch all

@@ -93,10 +93,12 @@ class WalWatchHints:
     """Watch ``<db>-wal`` with watchfiles in a background thread, confirmed by ``data_version``.
 
     A ``-wal`` write comes *before* its commit is visible (the fsync and the ``-shm`` index update
-    follow it), so a hint is confirmed by polling ``data_version`` every millisecond for up to
-    ``settle`` seconds; re-reading on the bare hint misses the commit whenever the fsync is slow,
-    and then waits for the next write. ``data_version`` is also checked every ``rescan`` seconds
-    while waiting, the safety net for a watch that goes quiet; if the watch cannot start or dies,
+    follow it), so re-reading on the bare hint misses the commit whenever the fsync outlasts the
+    debounce, and then waits for the next write. A hint is therefore confirmed by polling
+    ``data_version`` every millisecond for up to ``settle`` seconds (so while commits come faster
+    than that, the watch in effect polls every millisecond). ``data_version`` is also checked
+    every ``rescan`` seconds while waiting: the bound for a commit whose fsync outlasted
+    ``settle``, and the safety net for a watch gone quiet. If the watch cannot start or dies,
     polling at ``fallback_interval`` takes over.
 
     ``debounce``/``step`` are watchfiles' grouping settings in milliseconds: a change is reported
@@ -110,8 +112,8 @@ class WalWatchHints:
         *,
         debounce: int = 20,
         step: int = 1,
-        settle: float = 1.0,
-        rescan: float = 1.0,
+        settle: float = 0.05,
+        rescan: float = 0.25,
         fallback_interval: float = 0.01,
     ) -> None:
         self._path = Path(log.path).resolve()
