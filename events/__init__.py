@@ -11,6 +11,7 @@ from events.errors import (
     StoreBusyError,
     UnknownEventTypeError,
 )
+from events.follow import Follower
 from events.ids import job_stream, new_event_id, new_job_id
 from events.log import EventLog, Transaction
 from events.records import NewEvent, RecordedEvent
@@ -21,6 +22,7 @@ __all__ = [
     "ConcurrencyError",
     "EventLog",
     "EventLogError",
+    "Follower",
     "IdempotencyConflictError",
     "InvalidEventError",
     "LogIntegrityError",

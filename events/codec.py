@@ -1,22 +1,21 @@
 """Maps payload classes to stored events and back, upcasting old schema versions on read.
 
-Upcasters are pure functions keyed by ``(type, schema_version)`` that turn the data of version n
-into version n + 1 (name them ``upcast_<type>_v<n>_v<n+1>``). Stored events are never rewritten.
+Upcasters (``events/upcasters.py``) are pure functions keyed by ``(type, schema_version)`` that turn
+the data of version n into version n + 1, named ``upcast_<type>_v<n>_v<n+1>``. Stored events are
+never rewritten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from events.errors import InvalidEventError
 from events.records import NewEvent, RecordedEvent
+from events.upcasters import UPCASTERS, Upcaster
 from events.vocabulary import EventPayload, require_known
 
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-
-# (type, from_version) -> upcaster to from_version + 1. Empty while every type is at version 1.
-UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
+__all__ = ["UPCASTERS", "Upcaster", "decode", "decode_data", "encode"]
 
 
 def encode(

@@ -1,8 +1,9 @@
 """Recorded event streams: one JSON event per line, as ``sfbackup events --json`` writes them.
 
-Line fields: ``position, event_id, type, stream, version, schema_version, data, metadata, time``
-(``time`` is ``occurred_at``). Hand-written fixtures may leave out position, event_id and
-schema_version; reading fills them in deterministically from the line number.
+Line fields: ``position, event_id, type, stream, version, schema_version, data, metadata,
+correlation_id, causation_id, time, hash`` (``time`` is ``occurred_at``). Hand-written fixtures may
+leave out all but type, stream, version and data; reading fills position and event_id in
+deterministically from the line number.
 """
 
 from __future__ import annotations
@@ -15,22 +16,27 @@ from events.errors import InvalidEventError
 from events.records import RecordedEvent
 
 
+def event_dict(event: RecordedEvent) -> dict[str, Any]:
+    """The JSON shape of one event, shared by stream files, ``sfbackup events --json`` and audits."""
+    return {
+        "position": event.position,
+        "event_id": event.event_id,
+        "type": event.type,
+        "stream": event.stream_id,
+        "version": event.stream_version,
+        "schema_version": event.schema_version,
+        "data": event.data,
+        "metadata": event.metadata,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "time": event.occurred_at,
+        "hash": event.hash,
+    }
+
+
 def to_line(event: RecordedEvent) -> str:
     """Return one stream line (no newline) for a recorded event."""
-    return json.dumps(
-        {
-            "position": event.position,
-            "event_id": event.event_id,
-            "type": event.type,
-            "stream": event.stream_id,
-            "version": event.stream_version,
-            "schema_version": event.schema_version,
-            "data": event.data,
-            "metadata": event.metadata,
-            "time": event.occurred_at,
-        },
-        ensure_ascii=False,
-    )
+    return json.dumps(event_dict(event), ensure_ascii=False)
 
 
 def _field(obj: dict[str, Any], key: str, kind: type, line_number: int) -> Any:

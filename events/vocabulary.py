@@ -1,7 +1,8 @@
-"""The event vocabulary: one frozen payload class per event type, schema version 1.
+"""The event vocabulary: one frozen payload class per event type, at its current schema version.
 
 Each class has ``TYPE`` and ``SCHEMA_VERSION`` constants and converts to and from the JSON-safe dict
-stored in ``events.data``. ``REGISTRY`` is the list of known types that ``append`` validates against
+stored in ``events.data``; older stored versions reach ``from_data`` through the upcasters in
+``events/upcasters.py``. ``REGISTRY`` is the list of known types that ``append`` validates against
 (a registry in code, not a CHECK list: changing a CHECK needs a table rebuild).
 """
 
@@ -230,10 +231,16 @@ class JobStarted:
 
 @dataclass(frozen=True)
 class JobProgress:
-    """Where the worker is: per object finished, and at most about once a second in between."""
+    """Where the worker is: per object finished, and at most about once a second in between.
+
+    Version 2 added ``files_total``: how many file bodies the backup fetches, known from the start
+    of the downloading phase (None before, and in version 1 events), so the status can say "40 of
+    80 files" instead of a bare count. ``files`` counts bodies fetched; a record whose body is gone
+    (recycle bin) is planned but never counted, and the manifest's warnings name it.
+    """
 
     TYPE: ClassVar[str] = "job.progress"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     phase: str = "exporting"
     objects_done: int = 0
@@ -244,6 +251,7 @@ class JobProgress:
     bytes: int = 0
     percent: int = 0
     object_finished: ObjectFinished | None = None
+    files_total: int | None = None
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -253,6 +261,7 @@ class JobProgress:
             "current_object": self.current_object,
             "records": self.records,
             "files": self.files,
+            "files_total": self.files_total,
             "bytes": self.bytes,
             "percent": self.percent,
             "object_finished": None if self.object_finished is None else self.object_finished.to_data(),
@@ -268,6 +277,7 @@ class JobProgress:
             current_object=_opt_str(data, "current_object"),
             records=_int(data, "records", 0),
             files=_int(data, "files", 0),
+            files_total=_opt_int(data, "files_total"),
             bytes=_int(data, "bytes", 0),
             percent=_int(data, "percent", 0),
             object_finished=None

@@ -7,22 +7,27 @@ Quick start:
     sfbackup backup --type full   back up the org in SF_* variables, with a progress bar
     sfbackup status [JOB]         one job, or all jobs newest first
     sfbackup list                 finished backups
-    sfbackup events [--job JOB]   the audit trail
+    sfbackup events [--follow]    the audit trail, live with --follow
+    sfbackup audit [JOB]          who started each job, and its history
     sfbackup verify               check the event log's hash chain
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from events import EventLogError
+from events.streamfile import event_dict, to_line
 from plugin import config
 from plugin.errors import PluginError
 
@@ -253,47 +258,133 @@ def list_backups(ctx: click.Context, org_id: str | None, limit: int, offset: int
         )
 
 
+def _event_types() -> list[str]:
+    from events.vocabulary import REGISTRY
+
+    return sorted(REGISTRY)
+
+
 @cli.command()
 @click.option("--job", "job_id", default=None, help="Only this job's events.")
+@click.option("--org", "org_id", default=None, help="Only events of jobs that back up this org id.")
+@click.option("--correlation", "correlation_id", default=None, help="Only events of this MCP request (correlation id).")
+@click.option("--type", "types", multiple=True, type=click.Choice(_event_types()), help="Only this type (repeatable).")
 @click.option("--after", type=click.IntRange(0), default=0, help="Start after this global position.")
-@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Stop after this many events.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing events as they are recorded, until Ctrl-C.")
+@click.option("--until-done", is_flag=True, help="With --follow --job: exit once the job completed, failed or stopped.")
 @json_option
 @click.pass_context
-def events(ctx: click.Context, job_id: str | None, after: int, limit: int | None, json_: bool) -> None:
-    """Print the audit trail (every event, in commit order)."""
-    from events import EventLog
-    from events.ids import job_stream
+def events(
+    ctx: click.Context,
+    job_id: str | None,
+    org_id: str | None,
+    correlation_id: str | None,
+    types: tuple[str, ...],
+    after: int,
+    limit: int | None,
+    follow: bool,
+    until_done: bool,
+    json_: bool,
+) -> None:
+    """Print the audit trail (every event, in commit order); --json prints one JSON object per line."""
+    from plugin.trail import trail
+    from projections.audit import Selection
 
-    with EventLog.open(config.events_path(_home(ctx))) as log:
+    if until_done and not (follow and job_id):
+        raise click.UsageError("--until-done needs --follow and --job JOB.")
+    selection = Selection(job_id=job_id, org_id=org_id, correlation_id=correlation_id, types=frozenset(types))
+    stop = threading.Event()
+    printed = 0
+    with _stop_on_signals(stop, enabled=follow):
+        try:
+            for e in trail(
+                config.events_path(_home(ctx)),
+                selection,
+                after=after,
+                follow=follow,
+                until_ended=until_done,
+                stop=stop,
+            ):
+                click.echo(to_line(e) if json_ else _event_text(e))
+                printed += 1
+                if stop.is_set() or (limit is not None and printed >= limit):
+                    break
+        except EventLogError as e:
+            raise fail(str(e)) from e
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop``, so a follower ends cleanly (exit 0) at its next wake-up."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _event_text(e: Any) -> str:
+    return (
+        f"{e.position:>6}  {e.occurred_at}  {e.stream_id}  v{e.stream_version}  {e.type}  "
+        f"{json.dumps(e.data, ensure_ascii=False)[:160]}"
+    )
+
+
+@cli.command()
+@click.argument("job_id", required=False)
+@click.option("--org", "org_id", default=None, help="Only jobs that back up this org id.")
+@json_option
+@click.pass_context
+def audit(ctx: click.Context, job_id: str | None, org_id: str | None, json_: bool) -> None:
+    """Who started each job (actor, tool, user, host, pid, MCP request) and, for one JOB, its history."""
+    from plugin.trail import job_audit, origins
+
+    path = config.events_path(_home(ctx))
+    try:
         if job_id:
-            rows = [e for e in log.read_stream(job_stream(job_id)) if e.position > after][:limit]
-        else:
-            rows = log.read_all(after=after, limit=limit)
-    for e in rows:
-        if json_:
-            click.echo(json.dumps(_event_dict(e), ensure_ascii=False, default=str))
-        else:
-            click.echo(
-                f"{e.position:>6}  {e.occurred_at}  {e.stream_id}  v{e.stream_version}  {e.type}  "
-                f"{json.dumps(e.data, ensure_ascii=False)[:160]}"
-            )
+            origin, status, history = job_audit(path, job_id)
+            if json_:
+                emit({"job": {**origin.to_dict(), "status": status.status}, "events": [event_dict(e) for e in history]})
+                return
+            click.echo(_origin_text(origin.to_dict(), status.status))
+            for e in history:
+                click.echo(_event_text(e))
+            return
+        rows = origins(path, org_id=org_id)
+    except (PluginError, EventLogError) as e:
+        raise fail(str(e)) from e
+    if json_:
+        emit({"jobs": [{**origin.to_dict(), "status": status.status} for origin, status in rows]})
+        return
+    if not rows:
+        click.echo("No backup jobs yet.")
+    for origin, status in rows:
+        click.echo(_origin_text(origin.to_dict(), status.status))
 
 
-def _event_dict(e: Any) -> dict[str, Any]:
-    return {
-        "position": e.position,
-        "event_id": e.event_id,
-        "type": e.type,
-        "stream": e.stream_id,
-        "version": e.stream_version,
-        "schema_version": e.schema_version,
-        "data": e.data,
-        "metadata": e.metadata,
-        "correlation_id": e.correlation_id,
-        "causation_id": e.causation_id,
-        "time": e.occurred_at,
-        "hash": e.hash,
-    }
+def _origin_text(o: dict[str, Any], status: str) -> str:
+    who = o["actor"] or "unknown"
+    if o["tool"]:
+        who += f" ({o['tool']})"
+    where = "@".join(p for p in (o["user"], o["host"]) if p) or "unknown host"
+    line = (
+        f"{o['job_id']}  {o['requested_at']}  {status:<11} {o['backup_type'] or '':<11} org {o['org_id'] or '?'}\n"
+        f"    started by {who} as {where}, pid {o['pid'] if o['pid'] is not None else '?'}"
+    )
+    if o["auth"]:
+        line += f", {o['auth']} auth"
+    if o["correlation_id"]:
+        line += f", MCP request {o['correlation_id']}"
+    if o["worker_id"]:
+        line += f"\n    run by worker {o['worker_id']}"
+    return line
 
 
 @cli.command()

@@ -67,6 +67,7 @@ class JobStatus:
     objects_total: int = 0
     records: int = 0
     files: int = 0
+    files_total: int | None = None  # file bodies to fetch, known from the downloading phase on
     bytes: int = 0
     percent: int = 0
     current_object: str | None = None
@@ -136,6 +137,7 @@ def _on_progress(state: JobStatus, payload: JobProgress, event: RecordedEvent) -
         current_object=payload.current_object,
         records=payload.records,
         files=payload.files,
+        files_total=state.files_total if payload.files_total is None else payload.files_total,
         bytes=payload.bytes,
         percent=max(state.percent, min(100, max(0, payload.percent))),
     )

@@ -22,7 +22,7 @@ from projections.job_status import JobStatus
 
 # Bump when the fold or the table shapes change: a stored checkpoint of another version makes the
 # next catch-up rebuild from zero.
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2  # 2: job_status.files_total (job.progress v2)
 PROJECTIONS = ("job_status", "backup_catalog")
 BATCH = 500
 
@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS job_status (
   objects_total    INTEGER NOT NULL,
   records          INTEGER NOT NULL,
   files            INTEGER NOT NULL,
+  files_total      INTEGER,
   bytes            INTEGER NOT NULL,
   percent          INTEGER NOT NULL,
   current_object   TEXT,

@@ -6,6 +6,7 @@ when neither the session token nor an earlier job tells it.
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import subprocess
@@ -34,6 +35,14 @@ def backups_root(home: Path) -> Path:
 
 def folder_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _os_user() -> str | None:
+    """The login name the request ran under (who, for the audit); None where the OS has none."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return None
 
 
 class JobRuntime:
@@ -114,6 +123,7 @@ class JobRuntime:
         metadata: dict[str, Any] = {
             "actor": actor,
             "tool": tool,
+            "user": _os_user(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "auth": credentials.kind,

@@ -52,6 +52,10 @@ class JobWorker:
         self.attempt = 1
         self.phase = "planning"
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        # Every event the worker records was caused by the job's request and belongs to the same
+        # MCP request, so an audit by correlation id shows all of it.
+        self.causation_id: str | None = None
+        self.correlation_id: str | None = None
 
     def _append(self, payload: Any) -> None:
         metadata = {
@@ -60,7 +64,8 @@ class JobWorker:
             "pid": os.getpid(),
             "attempt": self.attempt,
         }
-        self.log.append(self.stream, [encode(payload, metadata=metadata)], expected_version=self.version)
+        event = encode(payload, metadata=metadata, correlation_id=self.correlation_id, causation_id=self.causation_id)
+        self.log.append(self.stream, [event], expected_version=self.version)
         self.version += 1
 
     def run(self) -> int:
@@ -72,6 +77,8 @@ class JobWorker:
             log.warning("job already started or finished; nothing to do", job_id=self.job_id)
             return 0
         self.version = events[-1].stream_version
+        self.causation_id = events[0].event_id
+        self.correlation_id = events[0].correlation_id
         request = decode(events[0])
         assert isinstance(request, JobRequested)
         try:
@@ -147,6 +154,7 @@ class JobWorker:
                         current_object=p.current_object,
                         records=p.records,
                         files=p.files,
+                        files_total=p.files_total,
                         bytes=p.bytes,
                         percent=p.percent,
                         object_finished=finished,

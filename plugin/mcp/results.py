@@ -34,6 +34,9 @@ class JobView(BaseModel):
     current_object: str | None = None
     records: int = 0
     files: int = 0
+    files_total: int | None = Field(
+        default=None, description="file bodies to fetch (known once downloading starts); files counts those fetched"
+    )
     bytes: int = 0
     skipped: int = 0
     requested_at: str | None = None
@@ -59,9 +62,11 @@ class JobView(BaseModel):
         if self.phase and self.status in ("requested", "running"):
             line += f" ({self.phase}, {self.percent}%"
             line += f", {self.current_object})" if self.current_object else ")"
+        show_total = self.files_total is not None and self.status in ("requested", "running")
+        files = f"{self.files}/{self.files_total}" if show_total else f"{self.files}"
         line += (
             f"; {self.objects_done}/{self.objects_total} objects, {self.records} records, "
-            f"{self.files} files, {self.bytes} bytes"
+            f"{files} files, {self.bytes} bytes"
         )
         if self.backup_directory:
             line += f"; folder {self.backup_directory}"

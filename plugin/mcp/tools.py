@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from events import EventLogError
+from events import EventLogError, new_job_id
 from plugin import config
 from plugin.errors import PluginError
 from plugin.jobs.options import validate_request
@@ -81,6 +81,9 @@ def answer(model: BaseModel, text: str) -> CallToolResult:
 def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -> RuntimeHolder:
     """Mount the backup tools on ``server`` (ours or a host's own). Returns the runtime holder to close."""
     holder = RuntimeHolder(home)
+    # JSON-RPC request ids restart with every connection; prefixed with this server's own id they
+    # name one request for good (the correlation id an audit looks up).
+    server_run = new_job_id()
 
     def tool(name: str, title: str, annotations: ToolAnnotations) -> Callable[[Callable[..., CallToolResult]], None]:
         def add(fn: Callable[..., CallToolResult]) -> None:
@@ -140,7 +143,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
                 parallel_downloads=parallel_downloads,
                 output_directory=output_directory,
             )
-            job = runtime.start_backup(options, actor="mcp", correlation_id=str(ctx.request_id))
+            job = runtime.start_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
         result = StartResult(
             job_id=job.job_id,
             status=job.status,

@@ -72,6 +72,7 @@ class Progress:
     bytes: int
     percent: int
     object_finished: dict[str, Any] | None = None
+    files_total: int | None = None  # known once the downloading phase starts
 
 
 @dataclass
@@ -221,7 +222,9 @@ class Exporter:
             )
 
         self._report(
-            Progress("writing_manifest", total, total, None, self.records, self.files, self.bytes, 99),
+            Progress(
+                "writing_manifest", total, total, None, self.records, self.files, self.bytes, 99, files_total=len(tasks)
+            ),
             force=True,
         )
         by_object: dict[str, dict[str, int]] = {}
@@ -340,6 +343,21 @@ class Exporter:
     def _download(self, tasks: list[FileTask], total: int) -> DownloadReport:
         report = DownloadReport([], [], [])
         if tasks:
+            # Announce the total before the first body arrives: the status shows "0/N files" at once.
+            self._report(
+                Progress(
+                    "downloading_files",
+                    total,
+                    total,
+                    None,
+                    self.records,
+                    0,
+                    0,
+                    self._percent(total, total, 0, len(tasks)),
+                    files_total=len(tasks),
+                ),
+                force=True,
+            )
             downloader = FileDownloader(self.client, self.partial_dir, parallel=self.options.parallel_downloads)
 
             def done(result: FileResult) -> None:
@@ -355,6 +373,7 @@ class Exporter:
                         self.files,
                         self.bytes,
                         self._percent(total, total, self.files, len(tasks)),
+                        files_total=len(tasks),
                     )
                 )
 

@@ -100,6 +100,9 @@ def test_salesforce_backup_answers_before_the_worker_has_done_anything(backup_ru
     progress = [e for e in events if e.type == "job.progress"]
     finished = [e.data["object_finished"]["object"] for e in progress if e.data.get("object_finished")]
     assert finished == started.data["objects"]
+    assert {e.schema_version for e in progress} == {2}  # producers write the current version
+    totals = {e.data["files_total"] for e in progress if e.data["phase"] == "downloading_files"}
+    assert totals == {backup_run["final"]["files"]} and backup_run["final"]["files_total"] == 80
 
 
 def test_every_csv_has_every_record_and_field_with_exact_values(backup_run: dict[str, Any], demo_org: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import events
 from events import InvalidEventError, RecordedEvent, UnknownEventTypeError, new_event_id, new_job_id
-from events.codec import decode, decode_data, encode
+from events.codec import UPCASTERS, decode, decode_data, encode
 from events.vocabulary import PAYLOAD_CLASSES, REGISTRY, JobProgress, ObjectFinished, SkippedObject
 
 TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20)
@@ -76,7 +76,9 @@ def test_every_payload_type_round_trips_through_the_codec(payload: Any) -> None:
 def test_every_payload_type_is_registered_and_past_tense(cls: Any) -> None:
     assert REGISTRY[cls.TYPE] is cls
     assert re.fullmatch(r"job\.[a-z_]+", cls.TYPE)
-    assert cls.SCHEMA_VERSION == 1
+    for version in range(1, cls.SCHEMA_VERSION):  # every older version has its named upcaster
+        step = UPCASTERS[(cls.TYPE, version)]
+        assert step.__name__ == f"upcast_{cls.TYPE.replace('.', '_')}_v{version}_v{version + 1}"
 
 
 def test_registry_holds_exactly_the_designed_vocabulary() -> None:
@@ -112,15 +114,16 @@ def test_upcasters_run_in_order_from_the_stored_version() -> None:
     def upcast_job_progress_v0_v1(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "percent": data.pop("pct")}
 
-    payload = decode_data("job.progress", 0, {"pct": 42}, upcasters={("job.progress", 0): upcast_job_progress_v0_v1})
-    assert payload == JobProgress(percent=42)
+    steps = {**UPCASTERS, ("job.progress", 0): upcast_job_progress_v0_v1}
+    payload = decode_data("job.progress", 0, {"pct": 42, "phase": "writing_manifest", "files": 3}, upcasters=steps)
+    assert payload == JobProgress(percent=42, phase="writing_manifest", files=3, files_total=None)
 
 
 def test_a_missing_upcaster_or_a_future_version_is_refused() -> None:
     with pytest.raises(InvalidEventError, match="no upcaster"):
         decode_data("job.progress", 0, {})
     with pytest.raises(InvalidEventError, match="upgrade"):
-        decode_data("job.progress", 2, {})
+        decode_data("job.progress", 3, {})
 
 
 def test_new_event_refuses_data_that_is_not_json_safe() -> None:
@@ -153,6 +156,7 @@ def test_package_exports_are_pinned() -> None:
         "ConcurrencyError",
         "EventLog",
         "EventLogError",
+        "Follower",
         "IdempotencyConflictError",
         "InvalidEventError",
         "LogIntegrityError",

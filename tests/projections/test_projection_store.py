@@ -146,10 +146,11 @@ def test_a_projection_version_bump_rebuilds_from_zero(log: EventLog, monkeypatch
     _request(log, "a")
     store.catch_up()
     live = store.dump()
-    monkeypatch.setattr(store_module, "PROJECTION_VERSION", 2)
+    bumped = store_module.PROJECTION_VERSION + 1
+    monkeypatch.setattr(store_module, "PROJECTION_VERSION", bumped)
     assert store.catch_up() == 1
     rebuilt = store.dump()
-    assert [c["version"] for c in rebuilt["checkpoints"]] == [2, 2]
+    assert [c["version"] for c in rebuilt["checkpoints"]] == [bumped, bumped]
     assert rebuilt["job_status"] == live["job_status"]
 
 

@@ -135,6 +135,17 @@ def test_files_only_exports_file_objects_and_bodies(mini_org: Any, tmp_path: Pat
     assert result.files == 2
 
 
+def test_progress_carries_the_file_total_from_the_start_of_the_downloads(mini_org: Any, tmp_path: Path) -> None:
+    result, _, progress = run_export(mini_org, tmp_path / "b", backup_type="files_only")
+    downloading = [p for p in progress if p.phase in ("downloading_files", "writing_manifest")]
+    # Three bodies to fetch; one record turns out to have none (a warning, not a file).
+    assert (downloading[0].phase, downloading[0].files, downloading[0].files_total) == ("downloading_files", 0, 3)
+    assert {p.files_total for p in downloading} == {3}
+    absent = [w["record_id"] for w in result.manifest["warnings"] if not w["downloaded"]]
+    assert (downloading[-1].files, result.files, absent) == (2, 2, ["00P000000000002EAA"])
+    assert {p.files_total for p in progress if p.phase == "exporting"} == {None}
+
+
 def test_excluding_attachments_records_the_reason(mini_org: Any, tmp_path: Path) -> None:
     result, _, _ = run_export(mini_org, tmp_path / "b", include_attachments=False)
     assert result.manifest["objects"]["Attachment"] == {

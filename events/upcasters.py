@@ -1,0 +1,27 @@
+"""The named upcasters: pure functions that turn a payload of schema version n into version n + 1.
+
+Keyed by ``(type, n)`` in ``UPCASTERS``; ``events.codec.decode_data`` chains them on read, so
+producers only ever write the current version and stored events are never rewritten. An upcaster
+fills a new field only from what the older producer knew, and says "unknown" otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def upcast_job_progress_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """job.progress v2 added ``files_total`` (bodies to fetch); v1 never said it, so it is unknown.
+
+    Not derivable: v1 ``files`` counts bodies fetched, and records whose body turned out to be gone
+    (recycle bin, no body) were planned but never counted.
+    """
+    return {**data, "files_total": None}
+
+
+UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
+    ("job.progress", 1): upcast_job_progress_v1_v2,
+}

@@ -1,0 +1,91 @@
+"""The audit trail as the shells read it: the selected history, then (when following) live events.
+
+One ``Selector`` sees the history and the live events, so ``--org`` means the same thing in both,
+and the follower starts right after the last event read, so nothing falls between the two.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from events import EventLog, Follower, RecordedEvent
+from events.ids import job_stream
+from plugin.errors import JobNotFoundError
+from projections import job_status
+from projections.audit import JobOrigin, Selection, Selector, job_origins, select
+from projections.job_status import JobStatus
+
+# A job has ended (for now) in these statuses; a retry may start it again later.
+ENDED_STATUSES = frozenset({"completed", "failed", "cancelled", "interrupted"})
+
+
+def trail(
+    path: Path,
+    selection: Selection,
+    *,
+    after: int = 0,
+    follow: bool = False,
+    until_ended: bool = False,
+    stop: threading.Event | None = None,
+) -> Iterator[RecordedEvent]:
+    """Yield the selected events with position > ``after``; with ``follow``, keep yielding new ones.
+
+    ``until_ended`` (needs ``selection.job_id``) returns once the job's status is one of
+    ``ENDED_STATUSES``, also when it had ended before following began. ``stop`` ends following.
+    """
+    if until_ended and selection.job_id is None:
+        raise ValueError("until_ended needs a job to watch (selection.job_id)")
+    stream = None if selection.job_id is None else job_stream(selection.job_id)
+    selector = Selector(selection)
+    status: JobStatus | None = None
+    with EventLog.open(path) as log:
+        if stream is not None:
+            history = log.read_stream(stream)
+        elif selection.org_id is not None:
+            history = log.read_all()  # the orgs of jobs requested before ``after``
+        else:
+            history = log.read_all(after=after)
+    last = max([after, *(e.position for e in history[-1:])])
+    admitted: list[RecordedEvent] = []
+    for event in history:
+        admitted += selector.feed(event)
+        if until_ended:
+            status = job_status.apply(status, event)
+    yield from sorted((e for e in admitted if e.position > after), key=lambda e: e.position)
+    if not follow or (status is not None and status.status in ENDED_STATUSES):
+        return
+    with Follower.open(path, after=last, stream=stream) as follower:
+        for event in follower.events(stop=stop):
+            for out in selector.feed(event):
+                if out.position > after:
+                    yield out
+            if until_ended:
+                status = job_status.apply(status, event)
+                if status.status in ENDED_STATUSES:
+                    return
+
+
+def origins(path: Path, *, org_id: str | None = None) -> list[tuple[JobOrigin, JobStatus]]:
+    """Who started each job (optionally only one org's), in request order, with its status."""
+    with EventLog.open(path) as log:
+        history = log.read_all()
+    if org_id is not None:
+        history = select(history, Selection(org_id=org_id))
+    statuses = job_status.project_jobs(history)
+    return [(origin, statuses[origin.job_id]) for origin in job_origins(history)]
+
+
+def job_audit(path: Path, job_id: str) -> tuple[JobOrigin, JobStatus, list[RecordedEvent]]:
+    """One job: who started it, its status and its whole history.
+
+    Raises:
+        JobNotFoundError: the log has no ``job.requested`` for this id.
+    """
+    with EventLog.open(path) as log:
+        history = log.read_stream(job_stream(job_id))
+    found = job_origins(history)
+    if not found:
+        raise JobNotFoundError(job_id)
+    return found[0], job_status.project_jobs(history)[job_id], history

@@ -1,0 +1,150 @@
+"""Historical databases (one per ``user_version``, recorded by fixtures/databases/record.py) migrate.
+
+Each is migrated to the current schema twice and from two processes at once; afterwards the
+guard triggers are there, the chain verifies and the stored events are byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from events import EventLog
+from events.schema import REQUIRED_TRIGGERS, SCHEMA_VERSION
+from events.streamfile import read_lines
+from projections import ProjectionStore, replay
+
+ROOT = Path(__file__).resolve().parents[2]
+DUMPS = ROOT / "fixtures" / "databases"
+CORPUS_EVENTS = ROOT / "fixtures" / "corpus" / "v1_every_type.jsonl"
+
+# A changed dump fails here: history is recorded once. Record a new user_version instead.
+PINNED = {
+    "user_version_1.sql": "c964e6cef6714af6bb0b73926c49e19e09c0565e739b641228a685916fdc5938",
+    "user_version_2.sql": "e0045c25143f16f4d05972300bed77390b920a9d468b71c131e72657f4794d2c",
+}
+DUMP_PATHS = [DUMPS / name for name in PINNED]
+
+MIGRATE = r"""
+import sys
+from events import EventLog
+print("ready", flush=True)
+sys.stdin.readline()
+with EventLog.open(sys.argv[1], busy_timeout=30) as log:
+    print(log.query("PRAGMA user_version")[0]["user_version"], flush=True)
+"""
+
+
+def load(dump: Path, db: Path) -> int:
+    """Build the database a dump describes, in WAL mode as logs are; return its user_version."""
+    conn = sqlite3.connect(db)
+    conn.executescript(dump.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA journal_mode = WAL")
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.close()
+    return version
+
+
+def schema(db: Path) -> tuple[int, list[tuple[str, str, str]]]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        return int(conn.execute("PRAGMA user_version").fetchone()[0]), rows
+    finally:
+        conn.close()
+
+
+def stored_events(db: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def check_migrated(db: Path, before: list[tuple[object, ...]]) -> None:
+    version, rows = schema(db)
+    assert version == SCHEMA_VERSION
+    assert set(REQUIRED_TRIGGERS) <= {name for kind, name, _ in rows if kind == "trigger"}
+    assert stored_events(db) == before  # migrations never rewrite an event
+    with EventLog.open(db) as log:
+        report = log.verify()
+    assert report.ok and report.checked == 16
+
+
+def test_every_user_version_before_the_current_one_has_a_recorded_database() -> None:
+    assert sorted(p.name for p in DUMPS.glob("*.sql")) == sorted(PINNED)
+    assert {int(name.removeprefix("user_version_").removesuffix(".sql")) for name in PINNED} >= set(
+        range(1, SCHEMA_VERSION + 1)
+    )
+
+
+@pytest.mark.parametrize("dump", DUMP_PATHS, ids=lambda p: p.stem)
+def test_recorded_databases_are_unchanged(dump: Path) -> None:
+    assert hashlib.sha256(dump.read_bytes()).hexdigest() == PINNED[dump.name]
+
+
+@pytest.mark.parametrize("dump", DUMP_PATHS, ids=lambda p: p.stem)
+def test_a_historical_database_migrates_to_the_current_schema_and_again_idempotently(
+    dump: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "events.db"
+    recorded_version = load(dump, db)
+    assert recorded_version == int(dump.stem.removeprefix("user_version_"))
+    before = stored_events(db)
+    EventLog.open(db).close()
+    check_migrated(db, before)
+    first = schema(db)
+    EventLog.open(db).close()
+    assert schema(db) == first
+    check_migrated(db, before)
+
+
+@pytest.mark.parametrize("dump", DUMP_PATHS, ids=lambda p: p.stem)
+def test_two_processes_migrate_a_historical_database_at_once(dump: Path, tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    load(dump, db)
+    before = stored_events(db)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE, str(db)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:  # both are past their imports: release them together
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in results]
+    assert [out.strip() for out, _ in results] == [str(SCHEMA_VERSION)] * 2
+    check_migrated(db, before)
+    alone = tmp_path / "alone.db"
+    load(dump, alone)
+    EventLog.open(alone).close()
+    assert schema(db) == schema(alone)
+
+
+def test_the_store_catches_up_on_the_recorded_projection_tables(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    load(DUMPS / "user_version_2.sql", db)
+    lines = CORPUS_EVENTS.read_text(encoding="utf-8").splitlines()
+    with EventLog.open(db) as log:
+        store = ProjectionStore(log)
+        jobs = {j.job_id: j.to_dict() for j in store.jobs(limit=100)}
+        catalog = [b.to_dict() for b in reversed(store.backups(limit=100))]
+    expected = replay(lines)
+    assert jobs == expected["jobs"] and catalog == expected["catalog"]
+    assert len(list(read_lines(lines))) == 16

@@ -1,0 +1,68 @@
+"""job.progress v2 (``files_total``): producers write v2, v1 events are upcast on read, never rewritten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from events import EventLog, NewEvent
+from events.codec import decode, decode_data, encode
+from events.upcasters import upcast_job_progress_v1_v2
+from events.vocabulary import JobProgress
+
+V1 = {
+    "phase": "downloading_files",
+    "objects_done": 2,
+    "objects_total": 2,
+    "current_object": "ContentVersion",
+    "records": 1240,
+    "files": 30,
+    "bytes": 65536,
+    "percent": 90,
+    "object_finished": None,
+}
+
+
+@pytest.mark.parametrize("phase", ["exporting", "downloading_files", "writing_manifest"])
+def test_a_v1_progress_never_knew_the_file_total(phase: str) -> None:
+    data = {**V1, "phase": phase}
+    assert upcast_job_progress_v1_v2(data) == {**data, "files_total": None}
+
+
+def test_the_upcaster_leaves_its_input_alone() -> None:
+    data = dict(V1)
+    upcast_job_progress_v1_v2(data)
+    assert data == V1
+
+
+def test_producers_write_version_2_with_files_total() -> None:
+    event = encode(JobProgress(phase="downloading_files", files=3, files_total=80))
+    assert event.schema_version == 2
+    assert event.data["files_total"] == 80
+
+
+def test_a_stored_v1_event_reads_as_v2_and_stays_v1_in_the_log(tmp_path: Any) -> None:
+    with EventLog.open(tmp_path / "events.db") as log:
+        log.append("job-a", [NewEvent("job.progress", V1, schema_version=1)], expected_version=0)
+        (stored,) = log.read_all()
+        assert log.verify().ok
+    assert (stored.schema_version, stored.data) == (1, V1)
+    payload = decode(stored)
+    assert isinstance(payload, JobProgress)
+    assert (payload.files, payload.files_total, payload.percent) == (30, None, 90)
+
+
+def test_v2_data_decodes_as_written() -> None:
+    payload = decode_data("job.progress", 2, {**V1, "files_total": 80})
+    assert payload == JobProgress(
+        phase="downloading_files",
+        objects_done=2,
+        objects_total=2,
+        current_object="ContentVersion",
+        records=1240,
+        files=30,
+        files_total=80,
+        bytes=65536,
+        percent=90,
+    )
