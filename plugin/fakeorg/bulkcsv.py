@@ -37,6 +37,9 @@ def csv_value(kind: str, value: Any) -> str | None:
 
 
 def _utc_z(value: Any) -> str:
+    text = str(value)
+    if text.endswith("+0000") and len(text) == 28:  # already UTC with milliseconds: only the zone differs
+        return text[:-5] + "Z"
     instant = value.instant if isinstance(value, Stamp) else parse_datetime(str(value))
     if instant is None:
         return str(value)

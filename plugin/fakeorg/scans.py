@@ -147,6 +147,8 @@ class MatchedRows(Sequence[Record]):
             start = index.start or 0
             stop = index.stop if index.stop is not None else len(self)
             return list(self.iter_from(start, stop))
+        if index < 0:
+            index += len(self)
         found = list(self.iter_from(index, index + 1)) if index >= 0 else []
         if not found:
             raise IndexError(index)

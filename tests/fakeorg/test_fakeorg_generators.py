@@ -287,3 +287,13 @@ def test_rest_pages_walk_every_generated_row(gen_fake: FakeOrgServer, gen_sf: Sa
     assert first["totalSize"] == 392 and len(first["records"]) == 200 and not first["done"]
     amount = first["records"][0]["Amount"]
     assert amount is None or Decimal(str(amount)) >= 0
+
+
+def test_volume_fixture_loads_without_generating_anything() -> None:
+    org = load_org(Path(__file__).resolve().parents[2] / "fixtures" / "orgs" / "volume")
+    assert {name: table.size() for name, table in org.tables.items()} == {
+        "account": 1_000_000, "contact": 500_000, "opportunity": 200_000, "organization": 1,
+    }  # fmt: skip
+    assert total(org, "SELECT COUNT() FROM Account") == 980_000  # closed form: no row is generated
+    last = ids(org, "SELECT Id FROM Opportunity ORDER BY Id DESC LIMIT 1", include_deleted=True)
+    assert last == [generated_id("006", 199_999)]
