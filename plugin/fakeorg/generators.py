@@ -174,7 +174,9 @@ class Timeline:
 
     def modstamp_candidates(self, start: int, end: int) -> range:
         """Indexes whose SystemModstamp can lie in [start, end): creation before `end` and not
-        more than MAX_EDIT_AGE before `start` (CreatedDate grows with the index)."""
+        more than MAX_EDIT_AGE before `start` (CreatedDate grows with the index); none after `end`."""
+        if start > self.end:
+            return range(self.count, self.count)
         return range(self.first_created_at_or_after(start - MAX_EDIT_AGE), self.first_created_at_or_after(end))
 
     def first_created_at_or_after(self, instant: int) -> int:

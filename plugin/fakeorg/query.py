@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import ApiError
 from .org import FakeOrg
-from .scans import Chain, IdOrderScan, MatchedRows, PositionScan, RowScan, file_id_order, id_range
+from .scans import Chain, IdOrderScan, MatchedRows, PositionScan, RowScan, file_id_order, id_range, stamp_range
 from .soql import BoolOp, Compare, Condition, FieldPath, InList, Like, Literal, Not, Query, parse, soql_error
 from .table import ID_TYPES, Field, Record, SObjectTable
 from .values import comparable, compare, expected_literal, like_matcher, literal_value, sort_key
@@ -51,6 +51,7 @@ class Node:
 
 
 Value = Callable[[Record], Any]
+_AUDIT_STAMPS = frozenset({"SystemModstamp", "LastModifiedDate", "CreatedDate"})
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ def _not_deleted(record: Record) -> bool:
 def _matched_rows(binder: _Binder, accept: Callable[[Record], bool] | None, *, include_deleted: bool) -> MatchedRows:
     """Pick the cheapest scan: natural order, Id order (merge), or a sort of the matching positions."""
     table, query = binder.table, binder.query
-    bounds, only_ids = binder.id_bounds(query.where)
-    generated = id_range(table, bounds) if table.generated is not None else range(0)
+    bounds, stamps, only_ids = binder.bounds(query.where)
+    generated = range(0)
+    if table.generated is not None:
+        by_id, by_time = id_range(table, bounds), stamp_range(table, stamps)
+        start = max(by_id.start, by_time.start)
+        generated = range(start, max(start, min(by_id.stop, by_time.stop)))
     files = table.file_count
     natural = Chain([range(files), range(files + generated.start, files + generated.stop)])
     keys = [(binder.bind(item.field), item) for item in query.order_by]
@@ -252,21 +257,25 @@ class _Binder:
                 raise self.error(literal.pos, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
         return literal_value(fld.type, literal)
 
-    def id_bounds(self, cond: Condition | None) -> tuple[list[tuple[str, Any]], bool]:
-        """Top-level `Id <op> 'literal'` conjuncts as (op, value), and whether they are the whole filter."""
+    def bounds(self, cond: Condition | None) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], bool]:
+        """Top-level AND conjuncts that narrow a scan of generated rows: `Id <op> 'literal'` and
+        `SystemModstamp|LastModifiedDate|CreatedDate <op> datetime`, and whether Id bounds are the whole filter."""
         if cond is None:
-            return [], True
+            return [], [], True
         items = cond.items if isinstance(cond, BoolOp) and cond.op == "AND" else (cond,)
-        bounds: list[tuple[str, Any]] = []
+        ids: list[tuple[str, Any]] = []
+        stamps: list[tuple[str, Any]] = []
         only_ids = True
         for item in items:
-            if isinstance(item, Compare) and item.op != "!=" and item.value.kind == "string":
+            if isinstance(item, Compare) and item.op != "!=":
                 path = self.bind(item.field)
-                if not path.hops and path.field.type == "id":
-                    bounds.append((item.op, self.check_literal(path.field, item.value)))
+                if not path.hops and path.field.type == "id" and item.value.kind == "string":
+                    ids.append((item.op, self.check_literal(path.field, item.value)))
                     continue
+                if not path.hops and path.field.name in _AUDIT_STAMPS and item.value.kind == "datetime":
+                    stamps.append((item.op, self.check_literal(path.field, item.value)))
             only_ids = False
-        return bounds, only_ids
+        return ids, stamps, only_ids
 
 
 def resolve_parent(org: FakeOrg, record: Record, hop: Field) -> tuple[SObjectTable | None, Record] | None:

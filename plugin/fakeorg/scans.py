@@ -206,6 +206,27 @@ def id_range(table: SObjectTable, bounds: Sequence[tuple[str, Any]]) -> range:
     return range(low, max(low, high))
 
 
+def stamp_range(table: SObjectTable, bounds: Sequence[tuple[str, Any]]) -> range:
+    """Generated indexes that can satisfy every (op, aware datetime) bound on an audit datetime.
+
+    A superset: CreatedDate grows with the index and SystemModstamp/LastModifiedDate trail it by
+    less than a year (generators.MAX_EDIT_AGE), so rows far outside the window are skipped.
+    """
+    source = table.generated
+    if source is None:
+        return range(0)
+    if not bounds:
+        return range(source.count)
+    low, high = -(1 << 62), 1 << 62
+    for op, instant in bounds:
+        second = int(instant.timestamp() // 1)
+        if op in (">", ">=", "="):
+            low = max(low, second)
+        if op in ("<", "<=", "="):
+            high = min(high, second + 1)
+    return source.modstamp_candidates(low, high) if low < high else range(0)
+
+
 def _first(source: GeneratedRows, op: str, value: Any) -> int:
     """Smallest index whose id satisfies `id <op> value` (ids ascend, so the condition is monotone)."""
     low, high = 0, source.count

@@ -18,6 +18,7 @@ from plugin.fakeorg import FakeOrg, FakeOrgError, FakeOrgServer, load_org, sf_id
 from plugin.fakeorg.generators import ADMIN_USER_ID, generated_id
 from plugin.fakeorg.jsonlit import Lit, is_number_literal
 from plugin.fakeorg.query import run_query
+from plugin.fakeorg.scans import stamp_range
 from plugin.fakeorg.table import SObjectTable
 from plugin.fakeorg.values import parse_datetime
 from tests.fakeorg.genorg import generated_org
@@ -183,6 +184,35 @@ def test_incremental_filter_matches_a_plain_scan(org: FakeOrg) -> None:
     got = ids(org, f"SELECT Id FROM Account WHERE SystemModstamp > {since}")
     assert got == expected and 0 < len(got) < 2940
     assert total(org, f"SELECT COUNT() FROM Account WHERE LastModifiedDate > {since}") < 2940
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "CreatedDate >= 2021-03-01T00:00:00Z AND CreatedDate < 2021-04-01T00:00:00Z",
+        "LastModifiedDate <= 2020-06-01T12:00:00.000+0000",
+        "SystemModstamp > 2024-12-01T00:00:00Z AND SystemModstamp <= 2024-12-20T00:00:00Z",
+        "SystemModstamp > 2023-01-01T00:00:00+05:00 AND Id < '0010G0000002000' AND Name != null",
+    ],
+)
+def test_time_windows_skip_rows_without_changing_the_answer(org: FakeOrg, where: str) -> None:
+    pruned = ids(org, f"SELECT Id FROM Account WHERE {where}", include_deleted=True)
+    full = ids(org, f"SELECT Id FROM Account WHERE ({where}) OR Name = null", include_deleted=True)
+    assert pruned == full and pruned  # OR defeats the pruning: a full scan finds the same rows
+    assert total(org, f"SELECT COUNT() FROM Account WHERE {where}", include_deleted=True) == len(pruned)
+    stamp = table_of(org, "Account").row(1500).get("SystemModstamp")
+    assert generated_id("001", 1500) in ids(
+        org, f"SELECT Id FROM Account WHERE SystemModstamp = {stamp}", include_deleted=True
+    )
+
+
+def test_a_recent_window_only_looks_at_recent_rows(org: FakeOrg) -> None:
+    table = table_of(org, "Account")
+    recent = stamp_range(table, [(">", parse_datetime("2024-12-01T00:00:00Z"))])
+    assert 2200 < recent.start < 2500 and recent.stop == 3000  # created within a year before the window
+    early = stamp_range(table, [("<", parse_datetime("2020-02-01T00:00:00Z"))])
+    assert early == range(51)  # rows 0..50 are created in the first 31 of 1826 days
+    assert stamp_range(table, [(">", parse_datetime("2025-06-01T00:00:00Z"))]) == range(3000, 3000)
 
 
 def test_id_range_counts_agree_with_a_scan(org: FakeOrg) -> None:
