@@ -13,6 +13,7 @@ import bisect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Protocol, overload
 
 from .table import GeneratedRows, Record, SObjectTable
@@ -55,6 +56,14 @@ class Chain(Sequence[int]):
         before = self._ends[part - 1] if part else 0
         return self._parts[part][index - before]
 
+    def iter_from(self, index: int) -> Iterator[int]:
+        """Positions from `index` on, walking the ranges directly."""
+        before = 0
+        for part, end in zip(self._parts, self._ends, strict=True):
+            if index < end:
+                yield from part[max(0, index - before) :]
+            before = end
+
 
 @dataclass
 class PositionScan:
@@ -68,9 +77,11 @@ class PositionScan:
         return 0
 
     def iterate(self, token: Token) -> Iterator[tuple[Token, Record]]:
-        row, positions = self.table.row, self.positions
-        for k in range(int(token), len(positions)):
-            yield k + 1, row(positions[k])
+        row, start = self.table.row, int(token)
+        positions = self.positions
+        walk = positions.iter_from(start) if isinstance(positions, Chain) else islice(positions, start, None)
+        for k, pos in enumerate(walk, start + 1):
+            yield k, row(pos)
 
 
 @dataclass

@@ -327,3 +327,19 @@ def test_volume_fixture_loads_without_generating_anything() -> None:
     assert total(org, "SELECT COUNT() FROM Account") == 980_000  # closed form: no row is generated
     last = ids(org, "SELECT Id FROM Opportunity ORDER BY Id DESC LIMIT 1", include_deleted=True)
     assert last == [generated_id("006", 199_999)]
+
+
+def test_blob_files_attach_to_generated_rows(tmp_path: Path) -> None:
+    root = generated_org(tmp_path / "o", {"Attachment": {"count": 10, "seed": 2}}, objects=("Attachment",))
+    body = bytes(range(256)) * 3
+    blob = root / "blobs" / "Attachment" / generated_id("00P", 4) / "Body"
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(body)
+    with start_fake_org(root) as fake, requests.Session() as session:
+        session.verify = str(fake.ca_bundle)
+        session.trust_env = False
+        sf = Salesforce(instance_url=fake.instance_url, session_id=fake.access_token, session=session, version="62.0")
+        rows = {r["Id"]: r["Body"] for r in sf.query_all_iter("SELECT Id, Body FROM Attachment", include_deleted=True)}
+        url = f"/services/data/v62.0/sobjects/Attachment/{generated_id('00P', 4)}/Body"
+        assert rows == {generated_id("00P", i): (url if i == 4 else None) for i in range(10)}
+        assert sf.session.get(f"https://{sf.sf_instance}{url}", headers=sf.headers).content == body
