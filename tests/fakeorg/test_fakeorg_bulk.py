@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from plugin.fakeorg import FakeOrgServer, sf_id, start_fake_org
+from plugin.fakeorg import FakeOrgError, FakeOrgServer, sf_id, start_fake_org
 from plugin.fakeorg.bulk import BulkJob
 from plugin.fakeorg.generators import generated_id
 from plugin.fakeorg.jsonlit import loads
@@ -316,3 +316,17 @@ def test_bulk_and_rest_serve_the_same_generated_rows(
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+@pytest.mark.parametrize(
+    ("bulk", "message"),
+    [
+        ({"polls": 2}, r'org.json "bulk" takes only \{"polls_to_complete": N, "page_size": N\}'),
+        ({"polls_to_complete": 0}, r"bulk.polls_to_complete must be an integer >= 1, got 0"),
+        ({"page_size": "big"}, r"bulk.page_size must be an integer >= 1, got 'big'"),
+    ],
+)
+def test_bad_bulk_knobs_are_clear_errors(tmp_path: Path, bulk: dict[str, Any], message: str) -> None:
+    root = generated_org(tmp_path / "o", {}, objects=("Account",), extra={"bulk": bulk})
+    with pytest.raises(FakeOrgError, match=message):
+        FakeOrgServer(root)
