@@ -18,8 +18,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import control, jsonlit, oauth
+from . import control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
+from .bulk import BulkJobs
 from .describes import with_version
 from .errors import ApiError
 from .faults import FaultInjector
@@ -53,6 +54,13 @@ _RULES = Map(
         Rule(f"{_V}/limits", endpoint="limits", methods=["GET"]),
         Rule("/services/Soap/u/<version>", endpoint="soap_login", methods=["POST"]),
         Rule("/services/oauth2/token", endpoint="oauth_token", methods=["POST"]),
+        # data: replication, record counts, Bulk API 2.0 query jobs
+        Rule(f"{_V}/sobjects/<sobject>/deleted", endpoint="deleted", methods=["GET"]),
+        Rule(f"{_V}/sobjects/<sobject>/updated", endpoint="updated", methods=["GET"]),
+        Rule(f"{_V}/limits/recordCount", endpoint="record_count", methods=["GET"]),
+        Rule(f"{_V}/jobs/query", endpoint="bulk_jobs", methods=["GET", "POST"]),
+        Rule(f"{_V}/jobs/query/<job_id>", endpoint="bulk_job", methods=["GET", "PATCH", "DELETE"]),
+        Rule(f"{_V}/jobs/query/<job_id>/results", endpoint="bulk_results", methods=["GET"]),
     ],
     merge_slashes=False,
 )
@@ -82,6 +90,7 @@ class FakeOrgApp:
         self.instance_url = ""
         self.faults = FaultInjector(state)
         self.control = control.Control(state, self.faults, self.reset)
+        self.bulk = BulkJobs.for_org(org, credentials.user_id)
         self._handlers: dict[str, Callable[..., Response]] = {
             name: getattr(self, f"_{name}") for name in {r.endpoint for r in _RULES.iter_rules()}
         }
@@ -274,6 +283,41 @@ class FakeOrgApp:
             maximum, remaining = self.org.api_limit(name)
             body[name] = {"Max": maximum, "Remaining": remaining}
         return _json(body)
+
+    # --- data: replication, record counts, Bulk API 2.0 (bulk.py, replication.py) ---------------
+
+    def _deleted(self, request: Request, version: str, sobject: str) -> Response:
+        table = self._table(sobject)
+        return _json(replication.deleted(table, request.args.get("start"), request.args.get("end")))
+
+    def _updated(self, request: Request, version: str, sobject: str) -> Response:
+        table = self._table(sobject)
+        return _json(replication.updated(table, request.args.get("start"), request.args.get("end")))
+
+    def _record_count(self, request: Request, version: str) -> Response:
+        wanted = [n.strip() for n in request.args.get("sObjects", "").split(",") if n.strip()]
+        found = (self.org.table(n) for n in wanted) if wanted else iter(self.org.tables.values())
+        return _json(replication.record_counts([t for t in found if t is not None]))
+
+    def _bulk_jobs(self, request: Request, version: str) -> Response:
+        if request.method == "POST":
+            return _json(self.bulk.create(request.get_data(), version))
+        return _json(self.bulk.listing())
+
+    def _bulk_job(self, request: Request, version: str, job_id: str) -> Response:
+        if request.method == "PATCH":
+            return _json(self.bulk.abort(job_id, request.get_data()))
+        if request.method == "DELETE":
+            self.bulk.delete(job_id)
+            return Response(status=204)
+        return _json(self.bulk.info(job_id))
+
+    def _bulk_results(self, request: Request, version: str, job_id: str) -> Response:
+        page = self.bulk.results(job_id, version, request.args.get("locator"), request.args.get("maxRecords"))
+        response = Response(page.chunks, content_type="text/csv", direct_passthrough=True)
+        response.headers["Sforce-NumberOfRecords"] = str(page.number_of_records)
+        response.headers["Sforce-Locator"] = page.locator
+        return response
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -4,7 +4,9 @@ org.json keys read here and by the server (all optional): org_id (15/18 chars, 0
 page_size, limits ({"DailyApiRequests": N} or {"DailyApiRequests": {"Max": N, "Remaining": R}},
 likewise the Bulk limits), organization (values overriding the built-in Organization row),
 username, password, security_token, client_id, client_secret (otherwise generated per start),
-jwt_certificate (PEM certificate or public key accepted for JWT bearer logins), quirks (quirks.py).
+jwt_certificate (PEM certificate or public key accepted for JWT bearer logins), quirks (quirks.py),
+generators (synthetic rows per object, see generators.py; they follow the object's records/ file
+rows), bulk (Bulk API 2.0 knobs, see bulk.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import Any
 from . import jsonlit
 from .describes import global_entry
 from .errors import FakeOrgError
+from .generators import parse_generators
 from .ids import org_id_for, sf_id, to18
 from .organization import organization_describe, organization_record
 from .quirks import Quirks
 from .records import load_records
 from .table import MemoryTable, Record, SObjectTable
+from .volume import VolumeTable, reference_pool
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +103,21 @@ def load_org(root: Path) -> FakeOrg:
     org_id = _org_id(settings, root)
     name = str(settings.get("name") or f"Fake Org ({root.name})")
     tables: dict[str, SObjectTable] = {}
+    generators = parse_generators(settings.get("generators"), str(root / "org.json"))
+    if "organization" in generators:
+        raise FakeOrgError(f"{root / 'org.json'}: Organization always has exactly one row; drop its generator")
+    pool = reference_pool(tables)
     for path in describe_files:
         describe = _read_describe(path)
         records = _read_object_records(root, describe)
-        tables[describe["name"].lower()] = MemoryTable(describe, records)
+        spec = generators.pop(describe["name"].lower(), None)
+        key = describe["name"].lower()
+        tables[key] = VolumeTable(describe, records, spec, pool) if spec else MemoryTable(describe, records)
+    if generators:
+        raise FakeOrgError(
+            f"{root / 'org.json'}: generators for {sorted(generators)} have no describe/<Object>.json; "
+            "add the describe or remove the generator"
+        )
 
     if "organization" not in tables:
         describe = organization_describe()

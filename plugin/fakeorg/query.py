@@ -1,19 +1,21 @@
 """Running a parsed SOQL query against a `FakeOrg`: name binding, filtering, sorting, projection.
 
 Binding checks every name against the describes (INVALID_TYPE / INVALID_FIELD, as Salesforce
-words them) and fixes the canonical casing the response uses.
+words them) and fixes the canonical casing the response uses. Evaluation is lazy (scans.py):
+the result is a sequence computed page by page, so generated volume is never held in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError
 from .org import FakeOrg
-from .soql import BoolOp, Condition, FieldPath, InList, Like, Literal, Not, Query, parse, soql_error
-from .table import Field, Record, SObjectTable
+from .scans import Chain, IdOrderScan, MatchedRows, PositionScan, RowScan, file_id_order, id_range, stamp_range
+from .soql import BoolOp, Compare, Condition, FieldPath, InList, Like, Literal, Not, Query, parse, soql_error
+from .table import ID_TYPES, Field, Record, SObjectTable
 from .values import comparable, compare, expected_literal, like_matcher, literal_value, sort_key
 
 _NO_TYPE = (
@@ -48,25 +50,42 @@ class Node:
     items: list[tuple[Field, Node | None]] = field(default_factory=list)
 
 
+Value = Callable[[Record], Any]
+_AUDIT_STAMPS = frozenset({"SystemModstamp", "LastModifiedDate", "CreatedDate"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One SELECT item: its header as Bulk writes it (`Account.Name`), the bound path, a getter."""
+
+    header: str
+    path: BoundPath
+    value: Value
+
+
 @dataclass
 class QueryResult:
-    """The matched rows of one query (a snapshot a cursor pages through) and how to render them."""
+    """The matched rows of one query (a lazy snapshot a cursor pages through) and how to render them."""
 
     table: SObjectTable
     tree: Node
-    rows: Sequence[Record]
+    rows: MatchedRows
     is_count: bool
-    total_size: int
+    query: Query
+    columns: tuple[Column, ...] = ()
 
-
-Value = Callable[[Record], Any]
+    @property
+    def total_size(self) -> int:
+        """Rows matched after OFFSET/LIMIT (what `totalSize` reports)."""
+        return len(self.rows)
 
 
 def run_query(org: FakeOrg, text: str, *, include_deleted: bool) -> QueryResult:
-    """Parse, bind and evaluate a query.
+    """Parse and bind a query; rows are evaluated lazily as they are read.
 
     Raises:
-        ApiError: MALFORMED_QUERY, INVALID_TYPE or INVALID_FIELD with Salesforce's caret message.
+        ApiError: MALFORMED_QUERY, INVALID_TYPE, INVALID_FIELD or INVALID_QUERY_FILTER_OPERATOR
+            with Salesforce's caret message.
     """
     query = parse(text)
     table = org.table(query.sobject)
@@ -75,25 +94,67 @@ def run_query(org: FakeOrg, text: str, *, include_deleted: bool) -> QueryResult:
     binder = _Binder(org, table, query)
     tree = binder.projection()
     predicate = binder.predicate(query.where) if query.where is not None else None
-    rows: list[Record] = []
-    for record in table.records():
-        if not include_deleted and org.quirks.query_all_only(record):
-            continue
-        if predicate is None or predicate(record):
-            rows.append(record)
-    for item in reversed(query.order_by):
-        path = binder.bind(item.field)
-        getter = binder.getter(path)
-        rows.sort(
-            key=lambda r, g=getter, i=item, t=path.field.type: sort_key(  # type: ignore[misc]
-                comparable(t, g(r)), descending=i.descending, nulls_last=i.nulls_last
-            ),
-            reverse=item.descending,
-        )
-    start = query.offset or 0
-    end = start + query.limit if query.limit is not None else None
-    rows = rows[start:end]
-    return QueryResult(table, tree, rows, query.is_count, len(rows))
+    hidden = org.quirks.query_all_only  # recycle-bin and archived rows: queryAll only
+    if include_deleted:
+        accept = predicate
+    elif predicate is None:
+        accept = _visible(hidden)
+    else:
+        accept = (lambda p: lambda r: not hidden(r) and p(r))(predicate)
+    rows = _matched_rows(binder, accept, include_deleted=include_deleted)
+    return QueryResult(table, tree, rows, query.is_count, query, tuple(binder.columns))
+
+
+def _visible(hidden: Callable[[Record], bool]) -> Callable[[Record], bool]:
+    return lambda record: not hidden(record)
+
+
+def _matched_rows(binder: _Binder, accept: Callable[[Record], bool] | None, *, include_deleted: bool) -> MatchedRows:
+    """Pick the cheapest scan: natural order, Id order (merge), or a sort of the matching positions."""
+    table, query = binder.table, binder.query
+    bounds, stamps, only_ids = binder.bounds(query.where)
+    generated = range(0)
+    if table.generated is not None:
+        by_id, by_time = id_range(table, bounds), stamp_range(table, stamps)
+        start = max(by_id.start, by_time.start)
+        generated = range(start, max(start, min(by_id.stop, by_time.stop)))
+    files = table.file_count
+    natural = Chain([range(files), range(files + generated.start, files + generated.stop)])
+    keys = [(binder.bind(item.field), item) for item in query.order_by]
+    for path, item in keys:
+        if not path.field.sortable:
+            raise binder.error(
+                item.field.pos, "INVALID_FIELD", f"field '{path.field.name}' can not be sorted in a query call"
+            )
+    scan: RowScan
+    if not keys:
+        scan = PositionScan(table, natural)
+    elif not keys[0][0].hops and keys[0][0].field.type == "id":  # Ids are unique: later keys never matter
+        positions, id_keys = file_id_order(table)
+        scan = IdOrderScan(table, positions, id_keys, generated, keys[0][1].descending)
+    else:
+        matching = [p for p in natural if accept is None or accept(table.row(p))]
+        for path, item in reversed(keys):
+            getter, kind = binder.getter(path), path.field.type
+            matching.sort(
+                key=lambda p, g=getter, i=item, t=kind: sort_key(  # type: ignore[misc]
+                    comparable(t, g(table.row(p))), descending=i.descending, nulls_last=i.nulls_last
+                ),
+                reverse=item.descending,
+            )
+        return MatchedRows(PositionScan(table, matching), None, skip=query.offset or 0, limit=query.limit)
+    quick = None
+    if only_ids:
+        source = table.generated
+
+        def quick() -> int:
+            in_files = sum(1 for p in range(files) if accept is None or accept(table.row(p)))
+            deleted = (
+                0 if include_deleted or source is None else source.deleted_between(generated.start, generated.stop)
+            )
+            return in_files + len(generated) - deleted
+
+    return MatchedRows(scan, accept, skip=query.offset or 0, limit=query.limit, quick_count=quick)
 
 
 class _Binder:
@@ -101,6 +162,7 @@ class _Binder:
         self.org = org
         self.table = table
         self.query = query
+        self.columns: list[Column] = []
 
     def error(self, pos: int, code: str, message: str) -> ApiError:
         return soql_error(self.query.text, pos, code, message)
@@ -134,6 +196,8 @@ class _Binder:
                 shown = ".".join([*(h.relationship_name or "" for h in bound.hops), bound.field.name])
                 raise self.error(path.pos, "MALFORMED_QUERY", f"duplicate field selected: {shown}")
             seen.add(key)
+            header = ".".join([*(h.relationship_name or h.name for h in bound.hops), bound.field.name])
+            self.columns.append(Column(header, bound, self.getter(bound)))
             node = root
             for hop in bound.hops:
                 child = next((sub for f, sub in node.items if sub is not None and f.name == hop.name), None)
@@ -166,6 +230,10 @@ class _Binder:
             inner = self.predicate(cond.item)
             return lambda r: not inner(r)
         path = self.bind(cond.field)
+        if not path.field.filterable:
+            raise self.error(
+                cond.field.pos, "INVALID_FIELD", f"field '{path.field.name}' can not be filtered in query call"
+            )
         get, kind = self.getter(path), path.field.type
         if isinstance(cond, Like):
             regex = like_matcher(cond.pattern.text)
@@ -184,7 +252,31 @@ class _Binder:
             quoted = "should be enclosed in quotes" if kind == "string" else "should not be enclosed in quotes"
             message = f"value of filter criterion for field '{fld.name}' must be of type {type_name} and {quoted}"
             raise self.error(literal.pos, "INVALID_FIELD", message)
+        if fld.type in ID_TYPES and literal.kind == "string":
+            text = literal.string_value()
+            if len(text) not in (15, 18) or not text.isalnum():
+                raise self.error(literal.pos, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
         return literal_value(fld.type, literal)
+
+    def bounds(self, cond: Condition | None) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], bool]:
+        """Top-level AND conjuncts that narrow a scan of generated rows: `Id <op> 'literal'` and
+        `SystemModstamp|LastModifiedDate|CreatedDate <op> datetime`, and whether Id bounds are the whole filter."""
+        if cond is None:
+            return [], [], True
+        items = cond.items if isinstance(cond, BoolOp) and cond.op == "AND" else (cond,)
+        ids: list[tuple[str, Any]] = []
+        stamps: list[tuple[str, Any]] = []
+        only_ids = True
+        for item in items:
+            if isinstance(item, Compare) and item.op != "!=":
+                path = self.bind(item.field)
+                if not path.hops and path.field.type == "id" and item.value.kind == "string":
+                    ids.append((item.op, self.check_literal(path.field, item.value)))
+                    continue
+                if not path.hops and path.field.name in _AUDIT_STAMPS and item.value.kind == "datetime":
+                    stamps.append((item.op, self.check_literal(path.field, item.value)))
+            only_ids = False
+        return ids, stamps, only_ids
 
 
 def resolve_parent(org: FakeOrg, record: Record, hop: Field) -> tuple[SObjectTable | None, Record] | None:

@@ -27,6 +27,8 @@ class Field:
     type: str
     relationship_name: str | None = None
     reference_to: tuple[str, ...] = ()
+    filterable: bool = True
+    sortable: bool = True
 
     @classmethod
     def from_describe(cls, entry: dict[str, Any]) -> Field:
@@ -36,11 +38,17 @@ class Field:
             type=str(entry.get("type") or "string"),
             relationship_name=entry.get("relationshipName") or None,
             reference_to=tuple(str(t) for t in entry.get("referenceTo") or ()),
+            filterable=entry.get("filterable", True) is not False,
+            sortable=entry.get("sortable", True) is not False,
         )
 
 
 class SObjectTable(Protocol):
-    """The read interface every record source offers."""
+    """The read interface every record source offers.
+
+    Rows have positions 0..size()-1: first the records/ file rows (`file_count` of them), then
+    generated ones; `row(pos)` is random access so query cursors can page without copying.
+    """
 
     @property
     def name(self) -> str: ...
@@ -52,6 +60,24 @@ class SObjectTable(Protocol):
     def records(self) -> Iterator[Record]: ...
     def get(self, record_id: str) -> Record | None: ...
     def blob_path(self, record_id: str, field_name: str) -> Path | None: ...
+    def size(self) -> int: ...
+    def row(self, pos: int) -> Record: ...
+    @property
+    def file_count(self) -> int: ...
+    @property
+    def generated(self) -> GeneratedRows | None: ...
+
+
+class GeneratedRows(Protocol):
+    """Synthetic rows behind the file rows: ids ascend with the index, deletions are periodic."""
+
+    @property
+    def count(self) -> int: ...
+    def row(self, index: int) -> Record: ...
+    def id15(self, index: int) -> str: ...
+    def deleted_between(self, low: int, high: int) -> int: ...
+    def deleted_indexes(self, window: range) -> range: ...
+    def modstamp_candidates(self, start: int, end: int) -> range: ...
 
 
 class MemoryTable:
@@ -96,5 +122,19 @@ class MemoryTable:
     def blob_path(self, record_id: str, field_name: str) -> Path | None:
         return self._blobs.get((id_key(record_id), field_name.lower()))
 
-    def __len__(self) -> int:
+    def size(self) -> int:
         return len(self._records)
+
+    def row(self, pos: int) -> Record:
+        return self._records[pos]
+
+    @property
+    def file_count(self) -> int:
+        return len(self._records)
+
+    @property
+    def generated(self) -> GeneratedRows | None:
+        return None
+
+    def __len__(self) -> int:
+        return self.size()

@@ -29,6 +29,18 @@ _EXPECTED: dict[str, tuple[str, str]] = {
 }
 
 
+class Stamp(str):
+    """A datetime string that carries its parsed instant, so filters on generated rows skip parsing."""
+
+    __slots__ = ("instant",)
+    instant: dt.datetime
+
+    def __new__(cls, text: str, instant: dt.datetime) -> Stamp:
+        stamp = super().__new__(cls, text)
+        stamp.instant = instant
+        return stamp
+
+
 def expected_literal(field_type: str) -> tuple[str, str]:
     """(literal kind, Salesforce type name) a filter on a field of this type must use."""
     return _EXPECTED.get(field_type, ("string", "string"))
@@ -76,6 +88,8 @@ def comparable(field_type: str, value: Any) -> Any:
     if field_type in NUMBER_TYPES:
         return _decimal(value)
     if field_type == "datetime":
+        if isinstance(value, Stamp):
+            return value.instant
         return value if isinstance(value, dt.datetime) else parse_datetime(str(value))
     if field_type == "date":
         return value if isinstance(value, dt.date) else _date(value)

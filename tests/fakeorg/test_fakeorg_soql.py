@@ -135,3 +135,65 @@ def test_literal_of_the_wrong_type_is_invalid_field(org: FakeOrg) -> None:
 )
 def test_syntax_errors_are_malformed_query(org: FakeOrg, soql: str) -> None:
     assert error_of(org, soql).error_code == "MALFORMED_QUERY"
+
+
+def test_id_ranges_order_by_id_and_limit(org: FakeOrg) -> None:
+    window = "Id > '001000000000004AAA' AND Id <= '001000000000009'"
+    assert ids(org, f"SELECT Id FROM Account WHERE {window}") == acc(5, 6, 7, 8, 9)
+    assert ids(org, f"SELECT Id FROM Account WHERE {window} ORDER BY Id DESC LIMIT 2") == acc(9, 8)
+    assert ids(org, "SELECT Id FROM Account WHERE Id >= '001000000000012AAA' ORDER BY Id LIMIT 3") == acc(12, 14, 15)
+    result = run_query(org, f"SELECT COUNT() FROM Account WHERE {window} OR Name = 'Account 01'", include_deleted=False)
+    assert result.total_size == 6
+
+
+def test_incremental_filters_on_audit_datetimes(org: FakeOrg) -> None:
+    assert ids(org, "SELECT Id FROM Account WHERE SystemModstamp > 2024-02-18T23:59:59.000+0000") == acc(19, 20)
+    assert ids(org, "SELECT Id FROM Account WHERE SystemModstamp >= 2024-02-19T00:59:59+01:00") == acc(18, 19, 20)
+    deleted = ids(
+        org,
+        "SELECT Id FROM Account WHERE IsDeleted = true AND SystemModstamp < 2024-03-01T00:00:00Z",
+        include_deleted=True,
+    )
+    assert deleted == acc(13)
+
+
+def test_invalid_id_literal_is_a_filter_operator_error(org: FakeOrg) -> None:
+    error = error_of(org, "SELECT Id FROM Account WHERE Id > '001xyz'")
+    assert (error.status, error.error_code) == (400, "INVALID_QUERY_FILTER_OPERATOR")
+    assert error.message == (
+        "\nSELECT Id FROM Account WHERE Id > '001xyz'\n                                  ^\nERROR at Row:1:Column:35\n"
+        "invalid ID field: 001xyz"
+    )
+    assert (
+        error_of(org, "SELECT Id FROM Contact WHERE AccountId IN ('nope')").error_code
+        == "INVALID_QUERY_FILTER_OPERATOR"
+    )
+
+
+def test_unfilterable_and_unsortable_fields_are_invalid_field(org: FakeOrg) -> None:
+    filtered = error_of(org, "SELECT Id FROM Account WHERE Description = 'x'")
+    assert filtered.error_code == "INVALID_FIELD"
+    assert filtered.message.endswith("ERROR at Row:1:Column:30\nfield 'Description' can not be filtered in query call")
+    sorted_ = error_of(org, "SELECT Id FROM Account ORDER BY BillingAddress")
+    assert sorted_.message.endswith(
+        "ERROR at Row:1:Column:33\nfield 'BillingAddress' can not be sorted in a query call"
+    )
+
+
+def test_invalid_field_message_is_exact(org: FakeOrg) -> None:
+    error = error_of(org, "SELECT Id, Account.Nope FROM Contact")
+    assert error.message == (
+        "\nSELECT Id, Account.Nope FROM Contact\n           ^\nERROR at Row:1:Column:12\nNo such column 'Nope' on "
+        "entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c' after the custom "
+        "field name. Please reference your WSDL or the describe call for the appropriate names."
+    )
+
+
+def test_lazy_rows_page_from_checkpoints(org: FakeOrg) -> None:
+    result = run_query(org, "SELECT Id FROM Account WHERE Name LIKE 'Account%'", include_deleted=False)
+    rows = result.rows
+    assert [r["Id"] for r in rows[3:6]] == acc(4, 5, 6)
+    assert [r["Id"] for r in rows[3:6]] == acc(4, 5, 6)  # read again from its checkpoint
+    assert len(rows) == 18 and rows[-1]["Id"] == sf_id("001", 20)
+    with pytest.raises(IndexError):
+        rows[18]
