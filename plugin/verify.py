@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from events import EventLog, LogIntegrityError
+from events import EventLog, EventLogError
 from events.anchors import Anchor, AnchorCheck, check_anchor
 from events.chain import GENESIS_HASH
 from plugin import config
@@ -117,19 +117,20 @@ def verify_home(home: Path) -> VerifyReport:
             )
         return VerifyReport(str(path), False, anchors=tuple(unusable), problems=problems)
     try:
-        log = EventLog.open(path, readonly=True)
-    except LogIntegrityError as e:
-        return VerifyReport(str(path), True, problems=(f"{e}. {RESTORE}",))
-    with log:
-        file = log.check_file()
-        chain = log.verify()
-        head = log.head()
-        checkpoints, checks = (
-            tuple(
-                check_anchor(anchor, stored_hash=log.hash_at(anchor.position), head=head[0], chain=chain)
-                for anchor in group
+        with EventLog.open(path, readonly=True) as log:
+            file = log.check_file()
+            chain = log.verify()
+            head = log.head()
+            checkpoints, checks = (
+                tuple(
+                    check_anchor(anchor, stored_hash=log.hash_at(anchor.position), head=head[0], chain=chain)
+                    for anchor in group
+                )
+                for group in (file.checkpoints, anchors)
             )
-            for group in (file.checkpoints, anchors)
+    except EventLogError as e:  # not a database, quick_check fails, no events table, ...
+        return VerifyReport(
+            str(path), True, anchors=tuple(unusable), problems=(f"cannot audit {path}: {e}. {RESTORE}",)
         )
     findings: list[str] = []
     first_bad = chain.first_bad_position

@@ -217,3 +217,19 @@ def test_manifests_without_their_log_fail(home: Path) -> None:
     text = _verify(code=1)
     assert "there is no event log at" in text and "1 backup manifest(s)" in text
     assert not (home / "events.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: path.write_bytes(b"not sqlite at all" * 300), "is not an SQLite database"),
+        (lambda path: sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.close(), "no such table"),
+    ],
+    ids=["not-a-database", "not-an-event-log"],
+)
+def test_a_file_that_cannot_be_audited_fails_with_the_reason(home: Path, make: Any, reason: str) -> None:
+    make(home / "events.db")
+    report = _verify_json(1)
+    [problem] = report["problems"]
+    assert problem.startswith(f"cannot audit {home / 'events.db'}: ")
+    assert reason in problem and "restore events.db from a backup copy" in problem
