@@ -15,7 +15,8 @@ from events.log import WAL_TRUNCATE_BYTES
 from events.vocabulary import JobProgress, JobRequested
 from projections import ProjectionStore
 
-PAD = "x" * 4000  # ~4 KiB per event: a page per event, so a few thousand events fill megabytes
+PAD = "x" * 16000  # ~16 KiB per event: megabytes of WAL from few events (cheap to project)
+PER_BATCH = 10
 SLACK = 1024 * 1024
 
 
@@ -47,7 +48,7 @@ def _write(db: Path, job: str, batches: int, sample: "list[tuple[int, int | None
     with EventLog.open(db) as log:
         log.append(f"job-{job}", [encode(JobRequested(job_id=job))], expected_version=0)
         for _ in range(batches):
-            events = [encode(JobProgress(current_object=PAD, percent=i)) for i in range(25)]
+            events = [encode(JobProgress(current_object=PAD, percent=i)) for i in range(PER_BATCH)]
             log.append(f"job-{job}", events, expected_version=None)
             sample.append(_wal_state(db))
 
@@ -57,7 +58,7 @@ def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> N
         bound = _bound(setup)
         ProjectionStore(setup)
     # Two writers together write 1.5x the bound: a pinned WAL would hold all of it.
-    batches = 3 * bound // (25 * 4096) // 4 + 1
+    batches = 3 * bound // (PER_BATCH * len(PAD)) // 4 + 1
     samples: list[tuple[int, int | None]] = []
     problems: list[str] = []
     writers_done = threading.Event()
@@ -98,7 +99,7 @@ def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> N
     restarts = {seq for _, seq in samples if seq is not None}
     assert len(restarts) >= 2, "automatic checkpoints never let the WAL restart"
     with EventLog.open(db_path) as log:
-        assert log.head()[0] == 2 * (1 + 25 * batches)
+        assert log.head()[0] == 2 * (1 + PER_BATCH * batches)
         assert ProjectionStore(log).count_jobs() == 2
 
 
@@ -111,7 +112,9 @@ def test_a_reader_holding_a_snapshot_pins_the_wal_until_a_truncate_checkpoint(db
             pin.execute("BEGIN")
             pin.execute("SELECT COUNT(*) FROM events").fetchall()
             while _wal_state(db_path)[0] <= bound:
-                log.append("job-p", [encode(JobProgress(current_object=PAD)) for _ in range(25)], expected_version=None)
+                log.append(
+                    "job-p", [encode(JobProgress(current_object=PAD)) for _ in range(PER_BATCH)], expected_version=None
+                )
             pinned = log.checkpoint()
             assert (pinned.ran, pinned.busy) == (True, True)
             assert pinned.wal_bytes_after > bound

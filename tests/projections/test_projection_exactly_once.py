@@ -20,7 +20,7 @@ import pytest
 from events import EventLog
 from projections import ProjectionStore
 from projections import store as store_module
-from tests.jobstreams import JobScript, checkpoint_positions, expected_state, random_seed, stored_state
+from tests.jobstreams import JobScript, PureFold, checkpoint_positions, random_seed, stored_state
 
 CTX = multiprocessing.get_context("fork")
 CHILD_BATCH = 25  # small catch-up transactions, so a kill has many batches to fall into
@@ -78,6 +78,7 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
     rng = random.Random(seed)
     path = tmp_path / "events.db"
     script = JobScript(rng)
+    fold = PureFold()
     highest = 0
     interrupted = 0
     for trial in range(trials):
@@ -87,7 +88,8 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
         by_statement = rng.random() < 0.5
         kill_at = rng.randint(1, MAX_STATEMENT) if by_statement else None
         delay = None if by_statement else rng.uniform(0, MAX_KILL_DELAY)
-        context = f"seed {seed}, trial {trial}, kill at statement {kill_at} / after {delay} s"
+        how = f"at catch-up statement {kill_at}" if delay is None else f"{delay * 1000:.1f} ms after start"
+        context = f"seed {seed}, trial {trial}, kill {how}"
         _run_projector(path, kill_at, delay)
         with EventLog.open(path) as log:
             positions = checkpoint_positions(log)
@@ -97,13 +99,13 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
             highest = position
             interrupted += position < head
             # Exactly once: the tables hold the fold of the events up to the checkpoint, no more, no less.
-            assert stored_state(log) == expected_state(log.read_all(limit=position)), context
+            assert stored_state(log) == fold.state_at(log, position), context
             if trial == trials - 1 or rng.random() < 0.5:  # else the next projector resumes from here
                 store = ProjectionStore(log)
                 store.catch_up()
                 live = store.dump()
                 assert live == _rebuilt_from_zero(log, tmp_path / "rebuilt.db"), context
-                assert stored_state(log) == expected_state(log.read_all()), context
+                assert stored_state(log) == fold.state_at(log, log.head()[0]), context
                 highest = checkpoint_positions(log)["job_status"]
                 assert highest == log.head()[0], context
     assert interrupted >= trials // 3, f"seed {seed}: only {interrupted} of {trials} kills stopped a catch-up"
