@@ -15,10 +15,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from events.anchors import Anchor
 from events.chain import (
     GENESIS_HASH,
     ChainFields,
@@ -49,6 +51,29 @@ _COLUMNS = (
 )
 _VERIFY_BATCH = 5000
 _LOOKUP_BATCH = 500
+# Twice SQLite's auto-checkpoint size (1000 pages of 4 KiB): a WAL beyond it grew while a reader
+# pinned it, and stays that big (reused, never shrunk) until a TRUNCATE checkpoint.
+WAL_TRUNCATE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WalCheckpoint:
+    """What a housekeeping checkpoint found and did; ``busy`` means try again later."""
+
+    ran: bool
+    busy: bool
+    wal_bytes_before: int
+    wal_bytes_after: int
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What the file itself says: full integrity check, guard triggers, positions ever issued."""
+
+    integrity: tuple[str, ...]  # ("ok",) for a sound file
+    missing_triggers: tuple[str, ...]
+    highest_issued: int  # sqlite_sequence: AUTOINCREMENT's high-water mark, survives deleted rows
+    checkpoints: tuple[Anchor, ...]  # where each projection stopped, with the hash it saw there
 
 
 @contextmanager
@@ -515,6 +540,77 @@ class EventLog:
             if len(rows) < _VERIFY_BATCH:
                 return
             after = rows[-1]["id"]
+
+    # -- audit and housekeeping -------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        """True while a transaction is open on this connection (a read left open would pin the WAL)."""
+        with self._lock:
+            return self._require_conn().in_transaction
+
+    def hash_at(self, position: int) -> str | None:
+        """The hex hash stored at a position, or None if the log has no such position (anchor checks)."""
+        with self._lock, _translated("hash_at"):
+            row = self._require_conn().execute("SELECT hash FROM events WHERE id = ?", (position,)).fetchone()
+        return None if row is None else bytes(row[0]).hex()
+
+    def check_file(self) -> FileReport:
+        """Run the full ``PRAGMA integrity_check`` (index contents too, unlike quick_check) and list
+        the missing guard triggers, AUTOINCREMENT's high-water mark and the projection checkpoints.
+
+        Works on a read-only log, which is how ``sfbackup verify`` audits a file normal opening refuses.
+        """
+        with self._lock, _translated("check_file"):
+            conn = self._require_conn()
+            integrity = tuple(str(row[0]) for row in conn.execute("PRAGMA integrity_check").fetchall())
+            schema = {(row[0], row[1]) for row in conn.execute("SELECT type, name FROM sqlite_master").fetchall()}
+            missing = tuple(name for name in REQUIRED_TRIGGERS if ("trigger", name) not in schema)
+            issued = 0
+            if ("table", "sqlite_sequence") in schema:
+                row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+                issued = 0 if row is None else int(row[0])
+            checkpoints: tuple[Anchor, ...] = ()
+            if ("table", "projection_checkpoints") in schema:
+                rows = conn.execute(
+                    "SELECT projection, position, last_hash FROM projection_checkpoints "
+                    "WHERE position > 0 ORDER BY projection"
+                ).fetchall()
+                checkpoints = tuple(
+                    Anchor(
+                        f"projection checkpoint {row[0]!r}",
+                        int(row[1]),
+                        "" if row[2] is None else bytes(row[2]).hex(),
+                    )
+                    for row in rows
+                )
+        return FileReport(integrity, missing, issued, checkpoints)
+
+    def checkpoint(self, *, min_wal_bytes: int = WAL_TRUNCATE_BYTES) -> WalCheckpoint:
+        """Copy the WAL into the database and truncate it to 0 bytes once it exceeds ``min_wal_bytes``.
+
+        Housekeeping for the end of a job: SQLite's automatic checkpoints keep the WAL near 4 MB as
+        long as no reader holds a snapshot, but cannot shrink a file that grew while one did.
+        TRUNCATE waits up to the busy timeout for readers and writers, then reports ``busy``
+        instead of raising.
+
+        Raises:
+            EventLogError: the log is read-only, or a transaction is open on this connection.
+        """
+        wal = Path(f"{self._path}-wal")
+        with self._lock:
+            conn = self._require_conn()
+            if self._readonly:
+                raise EventLogError(f"{self._path} is open read-only; checkpoint it from a normal EventLog.open()")
+            if conn.in_transaction:
+                raise EventLogError("checkpoint cannot run inside a transaction; call it after the transaction ends")
+            before = wal.stat().st_size if wal.exists() else 0
+            if before <= min_wal_bytes:
+                return WalCheckpoint(False, False, before, before)
+            with _translated("checkpoint"):
+                busy = int(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+            after = wal.stat().st_size if wal.exists() else 0
+        return WalCheckpoint(True, bool(busy), before, after)
 
 
 def _configure(conn: sqlite3.Connection, path: Path, *, in_memory: bool) -> None:

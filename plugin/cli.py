@@ -9,7 +9,7 @@ Quick start:
     sfbackup list                 finished backups
     sfbackup events [--follow]    the audit trail, live with --follow
     sfbackup audit [JOB]          who started each job, and its history
-    sfbackup verify               check the event log's hash chain
+    sfbackup verify               audit the event log and the anchors in backup manifests
 """
 
 from __future__ import annotations
@@ -391,25 +391,25 @@ def _origin_text(o: dict[str, Any], status: str) -> str:
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, json_: bool) -> None:
-    """Check the event log's hash chain; exits 1 and names the first bad position if it is broken."""
-    from events import EventLog
+    """Audit the event log: integrity_check, guard triggers, hash chain, and the log head each backup
+    manifest recorded. Opens the log read-only; exits 1 naming what is wrong and what to do."""
+    from plugin.verify import verify_home
 
-    with EventLog.open(config.events_path(_home(ctx))) as log:
-        report = log.verify()
-        head = log.head()
-    data = {
-        "ok": report.ok,
-        "checked": report.checked,
-        "first_bad_position": report.first_bad_position,
-        "problem": report.problem,
-        "head": {"position": head[0], "hash": head[1]},
-    }
+    report = verify_home(_home(ctx))
     if json_:
-        emit(data)
+        emit(report.to_dict())
+    elif report.ok and not report.exists:
+        click.echo(f"ok: no event log yet at {report.log_path}, and no backup manifests refer to one")
     elif report.ok:
-        click.echo(f"ok: {report.checked} events, chain intact; head {head[0]} {head[1]}")
+        click.echo(
+            f"ok: {report.checked} events, chain intact, integrity_check ok, {len(report.anchors)} manifest "
+            f"anchor(s) match; head {report.head[0]} {report.head[1]}"
+        )
     else:
-        click.echo(f"BROKEN at position {report.first_bad_position}: {report.problem}")
+        where = "" if report.first_bad_position is None else f" (first bad position {report.first_bad_position})"
+        click.echo(f"FAILED: {report.log_path} cannot be trusted{where}:")
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
     if not report.ok:
         sys.exit(1)
 

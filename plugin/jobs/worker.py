@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from events import EventLog
+from events import EventLog, EventLogError
 from events.codec import decode, encode
 from events.ids import job_stream
 from events.vocabulary import (
@@ -215,7 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return worker.run()
     finally:
+        _shrink_wal(worker.log)
         worker.log.close()
+
+
+def _shrink_wal(event_log: EventLog) -> None:
+    """The job has its last event: a good moment to truncate a WAL that a long reader let grow."""
+    try:
+        done = event_log.checkpoint()
+    except EventLogError as e:
+        log.warning("wal checkpoint failed", error=str(e))
+        return
+    if done.busy:
+        log.info("wal checkpoint left for later: readers still use it", wal_bytes=done.wal_bytes_after)
 
 
 if __name__ == "__main__":
