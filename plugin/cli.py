@@ -71,12 +71,37 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--http", "http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port for --http (default 8765; 0 picks a free one). The URL is printed as one JSON line.",
+)
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Run the MCP server over stdio (stdout carries only the protocol; logs go to stderr)."""
-    from plugin.mcp.server import serve_stdio
+def serve(ctx: click.Context, http: bool, port: int | None) -> None:
+    """Run the MCP server over stdio (stdout carries only the protocol; logs go to stderr).
 
-    serve_stdio(_home(ctx))
+    With --http it serves http://127.0.0.1:PORT/mcp instead (stateful sessions, Host/Origin checks)
+    and prints {"url": ...} on stdout once it listens.
+    """
+    if not http:
+        if port is not None:
+            raise fail("--port only applies with --http; stdio needs no port.")
+        from plugin.mcp.server import serve_stdio
+
+        serve_stdio(_home(ctx))
+        return
+    from plugin.mcp.http import DEFAULT_PORT, serve_http
+
+    def ready(url: str) -> None:
+        click.echo(json.dumps({"url": url}))
+        sys.stdout.flush()
+
+    try:
+        serve_http(_home(ctx), port=DEFAULT_PORT if port is None else port, on_ready=ready)
+    except PluginError as e:
+        raise fail(str(e)) from e
 
 
 @cli.command()
