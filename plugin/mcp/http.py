@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 
 from plugin.errors import ConfigError
 from plugin.log_setup import configure_logging
@@ -47,28 +49,42 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+def http_app(server: MCPServer, port: int) -> Starlette:
+    """The ASGI app serving ``server`` at ``/mcp``; its lifespan runs the session manager (and ours)."""
+    return server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=False,
+        json_response=False,
+        transport_security=transport_security(port),
+        host=HOST,
+    )
+
+
+async def serve_app(app: Starlette, sock: socket.socket) -> None:
+    """Serve ``app`` on an already listening socket until cancelled or interrupted."""
+    import uvicorn
+
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    config = uvicorn.Config(app, log_level=level if level in uvicorn.config.LOG_LEVELS else "warning")
+    await uvicorn.Server(config).serve([sock])
+
+
 def serve_http(home: Path | None = None, *, port: int = DEFAULT_PORT, on_ready: Callable[[str], None]) -> None:
     """Serve until interrupted; ``on_ready(url)`` is called once the socket listens.
 
     Raises:
         ConfigError: the port cannot be bound.
     """
-    import uvicorn
-
     configure_logging()
     sock = bind(port)
     actual = sock.getsockname()[1]
-    app = build_server(home).streamable_http_app(
-        streamable_http_path=PATH,
-        stateless_http=False,
-        json_response=False,
-        transport_security=transport_security(actual),
-        host=HOST,
-    )
-    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
-    server = uvicorn.Server(uvicorn.Config(app, log_level=level if level in uvicorn.config.LOG_LEVELS else "warning"))
-    on_ready(f"http://{HOST}:{actual}{PATH}")
+    app = http_app(build_server(home), actual)
+    on_ready(url_of(sock))
     try:
-        anyio.run(server.serve, [sock])
+        anyio.run(serve_app, app, sock)
     finally:
         sock.close()
+
+
+def url_of(sock: socket.socket) -> str:
+    return f"http://{HOST}:{sock.getsockname()[1]}{PATH}"
