@@ -161,3 +161,42 @@ def test_a_requested_job_shows_in_status_list_and_resource(home: Path, monkeypat
     assert listing.structured_content["total"] == 1
     assert job.job_id in resource.contents[0].text
     assert "secret" not in text(status) + text(listing) + resource.contents[0].text
+
+
+JOB_VIEW = {"job_id": "j", "status": "requested", "resource_uri": "backup://jobs/j", "phase": None}
+BACKUP_VIEW = {"job_id": "j", "resource_uri": "backup://jobs/j", "org_id": None}
+
+
+@pytest.mark.parametrize(
+    ("model", "good", "bad"),
+    [
+        (StatusResult, {"job": JOB_VIEW, "jobs": [JOB_VIEW]}, {"jobs": [JOB_VIEW | {"phase": 3}]}),
+        (BackupListResult, {"backups": [BACKUP_VIEW], "next_offset": None}, {"backups": [BACKUP_VIEW | {"org_id": 3}]}),
+    ],
+)
+def test_optional_fields_are_published_as_type_arrays_and_still_accept_null(
+    model: Any, good: dict[str, Any], bad: dict[str, Any]
+) -> None:
+    import jsonschema
+
+    schema = model.model_json_schema()
+    scalar_or_null = [b for b in _any_ofs(schema) if {"type": "null"} in b and all(set(x) == {"type"} for x in b)]
+    assert scalar_or_null == []
+    assert '["string", "null"]' in json.dumps(schema)
+    jsonschema.validate(good, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def _any_ofs(node: Any) -> list[list[Any]]:
+    if isinstance(node, dict):
+        return ([node["anyOf"]] if "anyOf" in node else []) + [b for v in node.values() for b in _any_ofs(v)]
+    if isinstance(node, list):
+        return [b for v in node for b in _any_ofs(v)]
+    return []
+
+
+def test_the_package_exports_are_pinned() -> None:
+    import plugin.mcp
+
+    assert plugin.mcp.__all__ == ["BackupPlugin", "Subscriptions", "build", "build_server", "register", "serve_stdio"]
