@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from events import EventLogError
 from plugin.errors import PluginError
 from plugin.jobs.options import MAX_FILTER, validate_request
+from plugin.jobs.runtime import JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
@@ -61,6 +63,24 @@ def tool_errors(tool: str) -> Iterator[None]:
             f"Internal error ({type(e).__name__}) in {tool}. The sfbackup server's log (its stderr) has the "
             "details; please report it. The event log is unchanged unless a job id was returned before."
         ) from e
+
+
+def start_worker_soon(runtime: JobRuntime, job_id: str) -> None:
+    """Start the job's worker beside the answer instead of before it.
+
+    ``job.requested`` is committed first, so the job exists either way; what moves off the answer's
+    path is the process start (log file, fork, reaper thread) and the new process competing for the
+    CPU while the answer is written. Not a daemon thread: a server that is shutting down still
+    finishes starting the worker before it exits.
+    """
+
+    def spawn() -> None:
+        try:
+            runtime.spawn_worker(job_id)
+        except Exception:
+            logger.exception("could not start the worker of job %s", job_id)
+
+    threading.Thread(target=spawn, name=f"spawn-{job_id}").start()
 
 
 def answer(model: BaseModel, text: str) -> CallToolResult:
@@ -133,7 +153,8 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 parallel_downloads=parallel_downloads,
                 output_directory=output_directory,
             )
-            job = runtime.start_backup(options, actor="mcp", correlation_id=str(ctx.request_id))
+            job = runtime.start_backup(options, actor="mcp", correlation_id=str(ctx.request_id), spawn=False)
+            start_worker_soon(runtime, job.job_id)
         result = StartResult(
             job_id=job.job_id,
             status=job.status,
