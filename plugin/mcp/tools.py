@@ -60,8 +60,9 @@ def tool_errors(tool: str) -> Iterator[None]:
     except Exception as e:
         logger.exception("%s failed unexpectedly", tool)
         raise ToolError(
-            f"Internal error ({type(e).__name__}) in {tool}. The sfbackup server's log (its stderr) has the "
-            "details; please report it. The event log is unchanged unless a job id was returned before."
+            f"Internal error ({type(e).__name__}) in {tool}; the sfbackup server's log (its stderr) has the "
+            "details, please report it. Reading again is safe; before starting a backup again, check "
+            "salesforce_backup_status, since the job may have been recorded."
         ) from e
 
 

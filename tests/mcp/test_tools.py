@@ -200,3 +200,20 @@ def test_the_package_exports_are_pinned() -> None:
     import plugin.mcp
 
     assert plugin.mcp.__all__ == ["BackupPlugin", "Subscriptions", "build", "build_server", "register", "serve_stdio"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bug_is_an_error_that_names_no_internals(
+    home: Path, mode: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from plugin.jobs.runtime import JobRuntime
+
+    def broken(self: JobRuntime, **kwargs: Any) -> Any:
+        raise RuntimeError("token=00Dsecret in a message that must stay on the server")
+
+    monkeypatch.setattr(JobRuntime, "jobs", broken)
+    (result,) = run(home, mode, [("salesforce_backup_status", {})])
+    assert result.is_error
+    assert "Internal error (RuntimeError) in salesforce_backup_status" in text(result)
+    assert "00Dsecret" not in text(result)
+    assert "00Dsecret" in caplog.text  # the traceback is logged on the server side
