@@ -10,6 +10,7 @@ here and nowhere else.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -363,7 +364,9 @@ class EventLog:
         path = Path(path)
         in_memory = str(path) == ":memory:"
         if not readonly and not in_memory:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Owner-only from its creation: SQLite gives the -wal and -shm files the database file's mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         with _translated(f"opening {path}"):
             if readonly:
                 uri = f"{path.resolve().as_uri()}?mode=ro"

@@ -76,12 +76,37 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--http", "http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port for --http (default 8765; 0 picks a free one). The URL is printed as one JSON line.",
+)
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Run the MCP server over stdio (stdout carries only the protocol; logs go to stderr)."""
-    from plugin.mcp.server import serve_stdio
+def serve(ctx: click.Context, http: bool, port: int | None) -> None:
+    """Run the MCP server over stdio (stdout carries only the protocol; logs go to stderr).
 
-    serve_stdio(_home(ctx))
+    With --http it serves http://127.0.0.1:PORT/mcp instead (stateful sessions, Host/Origin checks)
+    and prints {"url": ...} on stdout once it listens.
+    """
+    if not http:
+        if port is not None:
+            raise fail("--port only applies with --http; stdio needs no port.")
+        from plugin.mcp.server import serve_stdio
+
+        serve_stdio(_home(ctx))
+        return
+    from plugin.mcp.http import DEFAULT_PORT, serve_http
+
+    def ready(url: str) -> None:
+        click.echo(json.dumps({"url": url}))
+        sys.stdout.flush()
+
+    try:
+        serve_http(_home(ctx), port=DEFAULT_PORT if port is None else port, on_ready=ready)
+    except PluginError as e:
+        raise fail(str(e)) from e
 
 
 @cli.command()
@@ -160,7 +185,9 @@ def backup(
     if json_:
         emit(job.to_dict())
     else:
-        click.echo(_job_line(job.to_dict()))
+        from plugin.tables import job_table, show
+
+        show(job_table(job.to_dict()))
     if job.status != "completed":
         sys.exit(1)
 
@@ -188,20 +215,6 @@ def _follow(runtime: Any, job_id: str, *, quiet: bool) -> Any:
             time.sleep(0.2)
 
 
-def _job_line(job: dict[str, Any]) -> str:
-    line = (
-        f"{job['job_id']}  {job['status']:<10} {job.get('percent', 0):>3}%  {job.get('backup_type') or '':<11} "
-        f"{job.get('objects_done', 0)}/{job.get('objects_total', 0)} objects  {job.get('records', 0)} records  "
-        f"{job.get('files', 0)} files  {job.get('bytes', 0)} bytes"
-    )
-    if job.get("backup_directory"):
-        line += f"\n    {job['backup_directory']}"
-    error = job.get("error")
-    if error:
-        line += f"\n    error {error.get('code')}: {error.get('message')}"
-    return line
-
-
 @cli.command()
 @click.argument("job_id", required=False)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
@@ -224,10 +237,14 @@ def status(ctx: click.Context, job_id: str | None, limit: int, offset: int, json
     if json_:
         emit(jobs[0].to_dict() if job_id else {"total": total, "jobs": [j.to_dict() for j in jobs]})
         return
-    if not jobs:
-        click.echo("No backup jobs yet.")
-    for j in jobs:
-        click.echo(_job_line(j.to_dict()))
+    from plugin.tables import job_table, jobs_table, show
+
+    if job_id:
+        show(job_table(jobs[0].to_dict()))
+    elif not total:
+        click.echo("No backup jobs yet. Start one with `sfbackup backup` or the salesforce_backup tool.")
+    else:
+        show(jobs_table([j.to_dict() for j in jobs], total=total, offset=offset))
 
 
 @cli.command(name="list")
@@ -248,14 +265,12 @@ def list_backups(ctx: click.Context, org_id: str | None, limit: int, offset: int
     if json_:
         emit({"total": total, "backups": [entry.to_dict() for entry in entries]})
         return
-    if not entries:
+    from plugin.tables import backups_table, show
+
+    if not total:
         click.echo("No finished backups yet.")
-    for entry in entries:
-        d = entry.to_dict()
-        click.echo(
-            f"{d.get('finished_at')}  {d.get('org_id')}  {d.get('backup_type'):<11} {d.get('records')} records  "
-            f"{d.get('files')} files  {d.get('bytes')} bytes\n    {d.get('backup_directory')}"
-        )
+    else:
+        show(backups_table([entry.to_dict() for entry in entries], total=total, offset=offset))
 
 
 def _event_types() -> list[str]:

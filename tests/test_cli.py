@@ -97,3 +97,68 @@ def test_backup_command_runs_a_job_to_completion(fake_org: object, monkeypatch: 
     assert out["records"] == 300 and out["objects_total"] == 1
     listed = json.loads(invoke("list", "--json"))
     assert listed["total"] == 1 and listed["backups"][0]["job_id"] == out["job_id"]
+
+
+def row_of(table: str, key: str) -> list[str]:
+    """The cells of the table row that contains ``key`` (rich draws cells between '│')."""
+    line = next(line for line in table.splitlines() if key in line)
+    return [cell.strip() for cell in line.strip("│ ").split("│")]
+
+
+def test_backup_status_and_list_print_tables_with_the_jobs_values(
+    fake_org: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import sf_env
+
+    for key, value in sf_env(fake_org).items():
+        monkeypatch.setenv(key, value)
+    shown = invoke("backup", "--type", "full", "--object", "Custom__c", "--no-files")
+    job = json.loads(invoke("status", "--json"))["jobs"][0]
+    assert job["status"] == "completed"
+    assert row_of(shown, "Status") == ["Status", "completed"]
+    assert row_of(shown, "Records") == ["Records", "300"]
+    assert row_of(shown, "Folder") == ["Folder", job["backup_directory"]]
+
+    listing = invoke("status")
+    assert "Backup jobs, newest first (1-1 of 1)" in listing
+    assert row_of(listing, job["job_id"]) == [
+        job["job_id"],
+        "completed",
+        "100",
+        "full",
+        "1/1",
+        "300",
+        "0",
+        "0 B",
+        job["requested_at"][:19].replace("T", " "),
+    ]
+    one = invoke("status", job["job_id"])
+    assert row_of(one, "Objects") == ["Objects", "1/1 (skipped 0)"]
+    assert row_of(one, "Org")[1].startswith(job["org_id"])
+
+    backups = invoke("list")
+    entry = json.loads(invoke("list", "--json"))["backups"][0]
+    assert row_of(backups, job["job_id"]) == [
+        entry["finished_at"][:19].replace("T", " "),
+        entry["org_id"],
+        "full",
+        "1",
+        "300",
+        "0",
+        "0 B",
+        job["job_id"],
+        job["backup_directory"],
+    ]
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 1024**3, "5.0 GiB")])
+def test_sizes_are_shown_in_binary_units(n: int, text: str) -> None:
+    from plugin.tables import human_bytes
+
+    assert human_bytes(n) == text
+
+
+def test_serve_refuses_a_port_without_http() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--port", "9000"])
+    assert result.exit_code == 1
+    assert "--port only applies with --http" in result.output

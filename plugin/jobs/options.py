@@ -68,7 +68,12 @@ def confine_output(raw: str, home: Path, env: Mapping[str, str] | None = None) -
         raise BackupRequestError("output_directory is empty or contains a NUL byte.")
     if ".." in Path(raw).parts:
         raise BackupRequestError(f"output_directory={raw!r} contains '..'; give a plain path.")
-    candidate = Path(raw).expanduser()
+    try:
+        candidate = Path(raw).expanduser()
+    except RuntimeError as e:  # "~someone" for a user this machine does not have
+        raise BackupRequestError(
+            f"output_directory={raw!r} starts with '~' but names no home folder here ({e}); give the full path."
+        ) from e
     if not candidate.is_absolute():
         candidate = home / candidate
     resolved = candidate.resolve()

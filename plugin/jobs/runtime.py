@@ -139,7 +139,9 @@ class JobRuntime:
         """Start the worker as its own session, so it outlives the MCP connection and the server."""
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True, mode=0o700)
-        with open(logs / f"{job_id}.log", "ab") as stderr:
+        # Owner-only files from their creation: the log here, the backup (umask) in the worker.
+        fd = os.open(logs / f"{job_id}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(fd, "ab") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "plugin.jobs.worker", "--home", str(self.home), job_id],
                 stdin=subprocess.DEVNULL,
@@ -148,6 +150,7 @@ class JobRuntime:
                 env=self.env,
                 start_new_session=True,
                 close_fds=True,
+                umask=0o077,
             )
         self._children.append(proc)
         # Reap the child when it ends, so no zombie lingers while the server runs.

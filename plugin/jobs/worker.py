@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True, type=Path)
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # a backup holds the org's data: every file and folder it writes is owner-only
     configure_logging(os.environ.get("SFBACKUP_LOG_LEVEL") or "INFO")
     worker = JobWorker(args.home, args.job_id)
     try:

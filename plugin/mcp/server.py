@@ -1,4 +1,4 @@
-"""``build_server()``: our MCPServer with the backup tools; ``serve()`` runs it over stdio."""
+"""``build_server()``: our MCPServer with the backup tools; ``serve_stdio()`` runs it over stdio."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 
 from plugin.log_setup import configure_logging
-from plugin.mcp.tools import RuntimeHolder, register
+from plugin.mcp.mount import BackupPlugin, register
 
 INSTRUCTIONS = (
     "Salesforce backups that run in the background. Call salesforce_backup to start one (it answers "
@@ -18,20 +18,23 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(home: Path | None = None) -> MCPServer:
-    holder_box: list[RuntimeHolder] = []
+def build(home: Path | None = None) -> tuple[MCPServer, BackupPlugin]:
+    """Our server and the plugin mounted on it: a bare MCPServer that ``register`` mounts on, as on any host's."""
+    mounted: list[BackupPlugin] = []
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[None]:
-        try:
-            yield None
-        finally:
-            for holder in holder_box:
-                holder.close()
+    async def lifespan(server: MCPServer) -> AsyncIterator[BackupPlugin]:
+        async with mounted[0].running() as plugin:
+            yield plugin
 
     server: MCPServer = MCPServer(name="sfbackup", instructions=INSTRUCTIONS, version=_version(), lifespan=lifespan)
-    holder_box.append(register(server, home=home))
-    return server
+    mounted.append(register(server, home=home))
+    return server, mounted[0]
+
+
+def build_server(home: Path | None = None) -> MCPServer:
+    """Our MCP server (see ``build``)."""
+    return build(home)[0]
 
 
 def _version() -> str:

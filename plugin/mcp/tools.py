@@ -1,17 +1,19 @@
 """The MCP tools: thin calls into the job runtime, answered with structured results.
 
 Two error channels: our ``PluginError``/``EventLogError`` become ``ToolError`` (an ``isError`` result
-the model can read and act on); anything else is a bug and is logged with its traceback.
+the model can read and act on); anything else is a bug, logged with its traceback on stderr and
+answered with a short ``isError`` text that names no internals. Argument limits live in the
+signatures, so the input schema advertises them and the SDK refuses bad input before we run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,9 +21,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from events import EventLogError, new_job_id
-from plugin import config
 from plugin.errors import PluginError
-from plugin.jobs.options import validate_request
+from plugin.jobs.options import MAX_FILTER, validate_request
 from plugin.jobs.runtime import JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
@@ -33,37 +34,54 @@ from plugin.mcp.results import (
     next_offset,
 )
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from plugin.mcp.mount import BackupPlugin
 
+logger = logging.getLogger(__name__)
 
-class RuntimeHolder:
-    """Opens the job runtime on first use (so ``register`` works on any host server)."""
+MAX_PAGE = 200
+MAX_OFFSET = 1_000_000_000
+JobId = Annotated[str, Field(min_length=1, max_length=64, description="A job id, as salesforce_backup returned it")]
+OrgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", description="A 15- or 18-character org id")]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}")]
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Items to skip (the next_offset of the last page)")]
 
-    def __init__(self, home: Path | None = None) -> None:
-        self._home = home
-        self._runtime: JobRuntime | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> JobRuntime:
-        with self._lock:
-            if self._runtime is None:
-                self._runtime = JobRuntime(self._home or config.home_dir())
-            return self._runtime
-
-    def close(self) -> None:
-        with self._lock:
-            if self._runtime is not None:
-                self._runtime.close()
-                self._runtime = None
+START = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
 @contextmanager
-def tool_errors() -> Iterator[None]:
-    """Our errors become readable ``isError`` results."""
+def tool_errors(tool: str) -> Iterator[None]:
+    """Our errors become readable ``isError`` results; a bug becomes one that says where to look."""
     try:
         yield
     except (PluginError, EventLogError) as e:
         raise ToolError(str(e)) from e
+    except Exception as e:
+        logger.exception("%s failed unexpectedly", tool)
+        raise ToolError(
+            f"Internal error ({type(e).__name__}) in {tool}; the sfbackup server's log (its stderr) has the "
+            "details, please report it. Reading again is safe; before starting a backup again, check "
+            "salesforce_backup_status, since the job may have been recorded."
+        ) from e
+
+
+def start_worker_soon(runtime: JobRuntime, job_id: str) -> None:
+    """Start the job's worker beside the answer instead of before it.
+
+    ``job.requested`` is committed first, so the job exists either way; what moves off the answer's
+    path is the process start (log file, fork, reaper thread) and the new process competing for the
+    CPU while the answer is written. Not a daemon thread: a server that is shutting down still
+    finishes starting the worker before it exits.
+    """
+
+    def spawn() -> None:
+        try:
+            runtime.spawn_worker(job_id)
+        except Exception:
+            logger.exception("could not start the worker of job %s", job_id)
+
+    threading.Thread(target=spawn, name=f"spawn-{job_id}").start()
 
 
 def answer(model: BaseModel, text: str) -> CallToolResult:
@@ -78,24 +96,20 @@ def answer(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -> RuntimeHolder:
-    """Mount the backup tools on ``server`` (ours or a host's own). Returns the runtime holder to close."""
-    holder = RuntimeHolder(home)
+def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
+    """Add the three tools to ``server`` under ``plugin.prefix``."""
+    holder = plugin.runtime
     # JSON-RPC request ids restart with every connection; prefixed with this server's own id they
     # name one request for good (the correlation id an audit looks up).
     server_run = new_job_id()
 
     def tool(name: str, title: str, annotations: ToolAnnotations) -> Callable[[Callable[..., CallToolResult]], None]:
         def add(fn: Callable[..., CallToolResult]) -> None:
-            server.add_tool(fn, name=f"{prefix}{name}", title=title, annotations=annotations)
+            server.add_tool(fn, name=f"{plugin.prefix}{name}", title=title, annotations=annotations)
 
         return add
 
-    @tool(
-        "salesforce_backup",
-        "Start a Salesforce backup",
-        ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True),
-    )
+    @tool("salesforce_backup", "Start a Salesforce backup", START)
     def salesforce_backup(
         ctx: Context,
         backup_type: Annotated[
@@ -107,20 +121,20 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
         ] = "incremental",
         since_date: Annotated[
             str | None,
-            Field(description="ISO date/datetime; incremental window start (default: last backup)"),
+            Field(max_length=64, description="ISO date/datetime; incremental window start (default: last backup)"),
         ] = None,
         objects_filter: Annotated[
-            list[str] | None,
-            Field(description='Only these sObject API names, e.g. ["Account", "Invoice__c"]'),
+            list[Annotated[str, Field(max_length=255)]] | None,
+            Field(max_length=MAX_FILTER, description='Only these sObject API names, e.g. ["Account", "Invoice__c"]'),
         ] = None,
         include_files: Annotated[bool, Field(description="ContentVersion bodies")] = True,
         include_attachments: Annotated[bool, Field(description="Attachment bodies")] = True,
         include_documents: Annotated[bool, Field(description="Document bodies")] = True,
         compression: Annotated[bool, Field(description="gzip the CSV files (data/<Object>.csv.gz)")] = False,
-        parallel_downloads: Annotated[int, Field(description="File downloads in flight, 1-10")] = 5,
+        parallel_downloads: Annotated[int, Field(ge=1, le=10, description="File downloads in flight, 1-10")] = 5,
         output_directory: Annotated[
             str | None,
-            Field(description="Folder for backups (inside SFBACKUP_HOME or SFBACKUP_ALLOWED_OUTPUT)"),
+            Field(max_length=4096, description="Folder for backups (inside SFBACKUP_HOME or SFBACKUP_ALLOWED_OUTPUT)"),
         ] = None,
     ) -> Annotated[CallToolResult, StartResult]:
         """Start a backup of the Salesforce org in the background and answer at once with its job id.
@@ -129,7 +143,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
         with a checksummed manifest. Follow it with salesforce_backup_status(job_id) or the resource
         backup://jobs/{job_id}.
         """
-        with tool_errors():
+        with tool_errors("salesforce_backup"):
             runtime = holder.get()
             options = validate_request(
                 home=runtime.home,
@@ -143,7 +157,10 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
                 parallel_downloads=parallel_downloads,
                 output_directory=output_directory,
             )
-            job = runtime.start_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
+            job = runtime.start_backup(
+                options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}", spawn=False
+            )
+            start_worker_soon(runtime, job.job_id)
         result = StartResult(
             job_id=job.job_id,
             status=job.status,
@@ -157,23 +174,19 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
         )
         return answer(result, result.text())
 
-    @tool(
-        "salesforce_backup_status",
-        "Backup job status",
-        ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
-    )
+    @tool("salesforce_backup_status", "Backup job status", READ)
     def salesforce_backup_status(
-        job_id: Annotated[str | None, Field(description="A job id; omit to list jobs newest first")] = None,
-        limit: Annotated[int, Field(ge=1, le=200, description="Jobs per page when listing")] = 20,
-        offset: Annotated[int, Field(ge=0, description="Jobs to skip when listing")] = 0,
+        job_id: Annotated[JobId | None, Field(description="A job id; omit to list jobs newest first")] = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Annotated[CallToolResult, StatusResult]:
         """Status of one backup job (progress, counts, folder, error), or of all jobs newest first.
 
         Reads the local event log only: works offline, and finished jobs stay visible forever.
         """
-        with tool_errors():
+        with tool_errors("salesforce_backup_status"):
             runtime = holder.get()
-            if job_id:
+            if job_id and job_id.strip():
                 view = JobView.of(runtime.job(job_id.strip()))
                 result = StatusResult(job=view, total=1, limit=1)
             else:
@@ -187,47 +200,20 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
                 )
         return answer(result, result.text())
 
-    @tool(
-        "salesforce_backup_list",
-        "List finished backups",
-        ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
-    )
+    @tool("salesforce_backup_list", "List finished backups", READ)
     def salesforce_backup_list(
-        org_id: Annotated[str | None, Field(description="Only backups of this org id")] = None,
-        limit: Annotated[int, Field(ge=1, le=200)] = 20,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        org_id: Annotated[OrgId | None, Field(description="Only backups of this org id")] = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Annotated[CallToolResult, BackupListResult]:
         """Finished backups, newest first, with their manifest summary (objects, records, files, bytes, folder)."""
-        with tool_errors():
+        with tool_errors("salesforce_backup_list"):
             entries, total = holder.get().backups(limit=limit, offset=offset, org_id=org_id)
-        result = BackupListResult(
-            backups=[BackupView.of(e) for e in entries],
-            total=total,
-            offset=offset,
-            limit=limit,
-            next_offset=next_offset(offset, len(entries), total),
-        )
+            result = BackupListResult(
+                backups=[BackupView.of(e) for e in entries],
+                total=total,
+                offset=offset,
+                limit=limit,
+                next_offset=next_offset(offset, len(entries), total),
+            )
         return answer(result, result.text())
-
-    @server.resource(
-        "backup://jobs",
-        name=f"{prefix}jobs",
-        mime_type="application/json",
-        description="All backup jobs, newest first (first 200)",
-    )
-    def read_jobs() -> str:
-        with tool_errors():
-            jobs, total = holder.get().jobs(limit=200, offset=0)
-        return json.dumps({"total": total, "jobs": [JobView.of(j).model_dump(mode="json") for j in jobs]})
-
-    @server.resource(
-        "backup://jobs/{job_id}",
-        name=f"{prefix}job",
-        mime_type="application/json",
-        description="One backup job's status",
-    )
-    def read_job(job_id: str) -> str:
-        with tool_errors():
-            return JobView.of(holder.get().job(job_id)).model_dump_json()
-
-    return holder

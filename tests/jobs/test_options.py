@@ -28,6 +28,8 @@ def test_defaults_are_normalised(home: Path) -> None:
         ({"include_files": "yes"}, "include_files must be true or false"),
         ({"output_directory": "../outside"}, "contains '..'"),
         ({"output_directory": "/etc"}, "outside the allowed folders"),
+        # Regression: Path.expanduser raised RuntimeError (an internal error) for an unknown user.
+        ({"output_directory": "~no_such_user_here/backups"}, "names no home folder here"),
         (
             {
                 "backup_type": "files_only",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from plugin.mcp.results import BackupListResult, StartResult, StatusResult
 from plugin.mcp.server import build_server
 
 MODES = ["legacy", "auto"]
@@ -30,21 +32,45 @@ def text(result: Any) -> str:
     return " ".join(getattr(b, "text", "") for b in result.content)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_tools_are_listed_with_output_schemas_and_annotations(home: Path, mode: str) -> None:
+TOOLS = {
+    # name: (outputSchema model, readOnly, destructive, idempotent, openWorld)
+    "salesforce_backup": (StartResult, False, False, False, True),
+    "salesforce_backup_status": (StatusResult, True, False, True, False),
+    "salesforce_backup_list": (BackupListResult, True, False, True, False),
+}
+
+
+def list_tools(home: Path, mode: str) -> dict[str, Any]:
     from mcp import Client
 
     async def go() -> Any:
         async with Client(build_server(home), mode=mode) as client:  # type: ignore[arg-type]
             return await client.list_tools()
 
-    tools = {t.name: t for t in anyio.run(go).tools}
-    assert set(tools) == {"salesforce_backup", "salesforce_backup_status", "salesforce_backup_list"}
-    for t in tools.values():
-        assert t.output_schema is not None and t.description
-    assert tools["salesforce_backup"].annotations.read_only_hint is False
-    assert tools["salesforce_backup_status"].annotations.read_only_hint is True
-    props = tools["salesforce_backup"].input_schema["properties"]
+    return {t.name: t for t in anyio.run(go).tools}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_exactly_the_contract_tools_are_listed(home: Path, mode: str) -> None:
+    assert set(list_tools(home, mode)) == set(TOOLS)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(TOOLS))
+def test_each_tool_has_its_annotations_output_schema_title_and_description(home: Path, mode: str, name: str) -> None:
+    model, read_only, destructive, idempotent, open_world = TOOLS[name]
+    tool = list_tools(home, mode)[name]
+    assert tool.output_schema == model.model_json_schema()
+    assert tool.annotations.read_only_hint is read_only
+    assert tool.annotations.destructive_hint is destructive
+    assert tool.annotations.idempotent_hint is idempotent
+    assert tool.annotations.open_world_hint is open_world
+    assert tool.title and tool.description and len(tool.description) > 40
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_backup_tool_takes_the_seed_parameters_with_their_limits(home: Path, mode: str) -> None:
+    props = list_tools(home, mode)["salesforce_backup"].input_schema["properties"]
     assert set(props) == {
         "backup_type",
         "since_date",
@@ -56,6 +82,19 @@ def test_tools_are_listed_with_output_schemas_and_annotations(home: Path, mode: 
         "parallel_downloads",
         "output_directory",
     }
+    assert props["backup_type"]["enum"] == ["full", "incremental", "files_only"]
+    assert (props["parallel_downloads"]["minimum"], props["parallel_downloads"]["maximum"]) == (1, 10)
+    assert props["objects_filter"]["anyOf"][0]["maxItems"] == 2000
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_answer_has_readable_text_then_the_same_data_as_json(home: Path, mode: str) -> None:
+    status, listing = run(home, mode, [("salesforce_backup_status", {}), ("salesforce_backup_list", {})])
+    for result in (status, listing):
+        assert not result.is_error
+        readable, data = result.content
+        assert json.loads(data.text) == result.structured_content
+        assert readable.text.startswith("No ")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -122,3 +161,59 @@ def test_a_requested_job_shows_in_status_list_and_resource(home: Path, monkeypat
     assert listing.structured_content["total"] == 1
     assert job.job_id in resource.contents[0].text
     assert "secret" not in text(status) + text(listing) + resource.contents[0].text
+
+
+JOB_VIEW = {"job_id": "j", "status": "requested", "resource_uri": "backup://jobs/j", "phase": None}
+BACKUP_VIEW = {"job_id": "j", "resource_uri": "backup://jobs/j", "org_id": None}
+
+
+@pytest.mark.parametrize(
+    ("model", "good", "bad"),
+    [
+        (StatusResult, {"job": JOB_VIEW, "jobs": [JOB_VIEW]}, {"jobs": [JOB_VIEW | {"phase": 3}]}),
+        (BackupListResult, {"backups": [BACKUP_VIEW], "next_offset": None}, {"backups": [BACKUP_VIEW | {"org_id": 3}]}),
+    ],
+)
+def test_optional_fields_are_published_as_type_arrays_and_still_accept_null(
+    model: Any, good: dict[str, Any], bad: dict[str, Any]
+) -> None:
+    import jsonschema
+
+    schema = model.model_json_schema()
+    scalar_or_null = [b for b in _any_ofs(schema) if {"type": "null"} in b and all(set(x) == {"type"} for x in b)]
+    assert scalar_or_null == []
+    assert '["string", "null"]' in json.dumps(schema)
+    jsonschema.validate(good, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def _any_ofs(node: Any) -> list[list[Any]]:
+    if isinstance(node, dict):
+        return ([node["anyOf"]] if "anyOf" in node else []) + [b for v in node.values() for b in _any_ofs(v)]
+    if isinstance(node, list):
+        return [b for v in node for b in _any_ofs(v)]
+    return []
+
+
+def test_the_package_exports_are_pinned() -> None:
+    import plugin.mcp
+
+    assert plugin.mcp.__all__ == ["BackupPlugin", "Subscriptions", "build", "build_server", "register", "serve_stdio"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bug_is_an_error_that_names_no_internals(
+    home: Path, mode: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from plugin.jobs.runtime import JobRuntime
+
+    def broken(self: JobRuntime, **kwargs: Any) -> Any:
+        raise RuntimeError("token=00Dsecret in a message that must stay on the server")
+
+    monkeypatch.setattr(JobRuntime, "jobs", broken)
+    (result,) = run(home, mode, [("salesforce_backup_status", {})])
+    assert result.is_error
+    assert "Internal error (RuntimeError) in salesforce_backup_status" in text(result)
+    assert "00Dsecret" not in text(result)
+    assert "00Dsecret" in caplog.text  # the traceback is logged on the server side

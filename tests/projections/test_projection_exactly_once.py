@@ -23,8 +23,8 @@ from projections import store as store_module
 from tests.jobstreams import JobScript, PureFold, checkpoint_positions, random_seed, stored_state
 
 CTX = multiprocessing.get_context("fork")
-CHILD_BATCH = 25  # small catch-up transactions, so a kill has many batches to fall into
-MAX_STATEMENT = 60  # about five batches of ~10 statements each
+CHILD_BATCH = 5  # small catch-up transactions, so a kill has many batches to fall into
+MAX_STATEMENT = 40  # two to five batches of ~10 statements each for 10-25 new events
 MAX_KILL_DELAY = 0.03
 
 
@@ -81,6 +81,7 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
     fold = PureFold()
     highest = 0
     interrupted = 0
+    by_statement_kills = by_statement_hits = 0
     for trial in range(trials):
         with EventLog.open(path) as log:
             script.append(log, rng.randint(10, 25))
@@ -98,6 +99,9 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
             assert position >= highest, f"{context}: checkpoint went back from {highest} to {position}"
             highest = position
             interrupted += position < head
+            if by_statement:
+                by_statement_kills += 1
+                by_statement_hits += position < head
             # Exactly once: the tables hold the fold of the events up to the checkpoint, no more, no less.
             assert stored_state(log) == fold.state_at(log, position), context
             if trial == trials - 1 or rng.random() < 0.5:  # else the next projector resumes from here
@@ -108,7 +112,12 @@ def _kill_trials(tmp_path: Path, trials: int) -> None:
                 assert stored_state(log) == fold.state_at(log, log.head()[0]), context
                 highest = checkpoint_positions(log)["job_status"]
                 assert highest == log.head()[0], context
-    assert interrupted >= trials // 3, f"seed {seed}: only {interrupted} of {trials} kills stopped a catch-up"
+    # Statement kills do not depend on timing (a loaded machine makes timed kills land late), so the
+    # check that the test really interrupts catch-ups counts only them.
+    assert by_statement_hits >= by_statement_kills // 2, (
+        f"seed {seed}: only {by_statement_hits} of {by_statement_kills} statement kills stopped a catch-up "
+        f"({interrupted} of {trials} kills in all)"
+    )
 
 
 def test_a_projector_killed_at_random_points_resumes_without_double_counting(tmp_path: Path) -> None:

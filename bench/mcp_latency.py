@@ -1,0 +1,323 @@
+"""MCP round trips over stdio, in both protocol eras, against the SDK's floor (run by hand).
+
+    .venv/bin/python bench/mcp_latency.py [--samples 400] [--backup-samples 60] [--history-jobs 10000]
+                                          [--events-per-job 100] [--cache DIR]
+
+The floor is a bare ``MCPServer`` with one trivial tool, started the same way (a stdio subprocess of
+this Python) and called by the same client: nothing written in Python over this SDK can be faster.
+Calls to the floor and to sfbackup alternate one by one, so machine noise hits both alike. Phases:
+
+  idle     sfbackup's log holds one finished backup; salesforce_backup calls are paced (each job
+           ends before the next call), so nothing else runs.
+  load     4 full backups of the demo fake org (files included) run at all times, topped up as they end.
+  history  the log holds --history-jobs finished jobs of --events-per-job events each (1M events by
+           default; built once and kept in --cache), projections caught up as a long-lived server's are.
+
+Targets: p50 <= 1.3x and p99 <= 2x the floor (idle, load); status with the large history <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from events import EventLog  # noqa: E402
+from events.codec import encode  # noqa: E402
+from events.ids import job_stream, new_job_id  # noqa: E402
+from events.vocabulary import JobCompleted, JobProgress, JobRequested, JobStarted, ObjectFinished  # noqa: E402
+from plugin.jobs.options import validate_request  # noqa: E402
+from plugin.jobs.runtime import JobRuntime  # noqa: E402
+from projections import ProjectionStore  # noqa: E402
+
+FLOOR_SERVER = """
+from mcp.server.mcpserver import MCPServer
+server = MCPServer(name="floor")
+@server.tool()
+def ping() -> str:
+    return "pong"
+server.run("stdio")
+"""
+TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
+SMALL_BACKUP = {"backup_type": "full", "objects_filter": ["Custom__c"], "include_files": False}
+LOAD_JOBS = 4
+
+
+@dataclass
+class Series:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, []).append(seconds * 1000)
+
+
+def p50_p99(values: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def start_fake_org() -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The demo org in its own process (``sfbackup fake-org serve``), so its threads never share this
+    process's GIL with the client whose round trips are measured."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugin.cli", "fake-org", "serve", "--org", str(REPO / "fixtures/orgs/demo")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    info: dict[str, str] = json.loads(proc.stdout.readline())
+    return proc, info
+
+
+def sf_env(info: dict[str, str], home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env.update(
+        SFBACKUP_HOME=str(home),
+        SF_INSTANCE_URL=info["instance_url"],
+        SF_ACCESS_TOKEN=info["access_token"],
+        SFBACKUP_CA_BUNDLE=info["ca_bundle"],
+    )
+    return env
+
+
+@asynccontextmanager
+async def connect(args: list[str], env: dict[str, str], mode: str, errlog: Any) -> AsyncIterator[Any]:
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(REPO))
+    async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
+        yield client
+
+
+async def timed(client: Any, tool: str, args: dict[str, Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await client.call_tool(tool, args)
+    elapsed = time.perf_counter() - start
+    if result.is_error:
+        raise SystemExit(f"{tool} failed: {result.content[0].text}")
+    return elapsed, result.structured_content
+
+
+# -- the history log -------------------------------------------------------------------------------
+
+
+def build_history(home: Path, jobs: int, per_job: int) -> None:
+    """``jobs`` finished jobs of ``per_job`` events each, appended 100 jobs per transaction."""
+    home.mkdir(parents=True, exist_ok=True)
+    org, url = "00D000000000042EAA", "https://example.my.salesforce.com"
+    started = time.perf_counter()
+    with EventLog.open(home / "events.db") as log:
+        for first in range(0, jobs, 100):
+            with log.write_transaction() as tx:
+                for _ in range(first, min(first + 100, jobs)):
+                    job_id = new_job_id()
+                    folder = str(home / "backups" / org / job_id)
+                    batch = [
+                        encode(JobRequested(job_id=job_id, backup_directory=folder, org_id=org, instance_url=url)),
+                        encode(JobStarted(org_id=org, instance_url=url, objects_total=10, objects=("Account",) * 10)),
+                    ]
+                    for i in range(per_job - 3):
+                        done = ObjectFinished(object="Account", records=100) if i % 10 == 9 else None
+                        batch.append(
+                            encode(
+                                JobProgress(
+                                    objects_done=i // 10,
+                                    objects_total=10,
+                                    records=i * 10,
+                                    percent=i,
+                                    object_finished=done,
+                                )
+                            )
+                        )
+                    batch.append(encode(JobCompleted(backup_directory=folder, objects=10, records=1000)))
+                    tx.append(job_stream(job_id), batch, expected_version=0)
+            if first % 1000 == 0:
+                print(f"  history: {first + 100}/{jobs} jobs, {time.perf_counter() - started:.0f} s", flush=True)
+        print("  history: catching up the projections ...", flush=True)
+        caught = time.perf_counter()
+        ProjectionStore(log).catch_up()
+        print(f"  history: {jobs * per_job} events; catch-up {time.perf_counter() - caught:.0f} s", flush=True)
+    (home / "ready").write_text(f"{jobs} {per_job}\n", encoding="utf-8")
+
+
+def history_home(cache: Path, jobs: int, per_job: int) -> tuple[Path, str]:
+    home = cache / f"history-{jobs}x{per_job}"
+    if not (home / "ready").is_file():
+        print(f"building a log of {jobs} jobs x {per_job} events in {home} (once; kept for later runs)")
+        build_history(home, jobs, per_job)
+    with EventLog.open(home / "events.db") as log:
+        store = ProjectionStore(log)
+        store.catch_up()
+        middle = store.jobs(limit=1, offset=jobs // 2)[0].job_id
+    return home, middle
+
+
+# -- phases ----------------------------------------------------------------------------------------
+
+
+async def wait_for(runtime: JobRuntime, job_id: str, timeout: float = 300) -> str:
+    with anyio.fail_after(timeout):
+        while (status := runtime.job(job_id).status) not in TERMINAL:
+            await anyio.sleep(0.05)
+    return status
+
+
+async def phase(
+    name: str,
+    floor: Any,
+    ours: Any,
+    status_args: dict[str, Any],
+    samples: int,
+    backup_samples: int,
+    series: Series,
+    *,
+    between: Callable[[], Any] | None = None,
+    pace: JobRuntime | None = None,
+) -> None:
+    """Alternate floor and status calls; every few rounds one salesforce_backup call."""
+    for _ in range(20):  # warm both servers and the client
+        await timed(floor, "ping", {})
+        await timed(ours, "salesforce_backup_status", status_args)
+    every = max(1, samples // backup_samples) if backup_samples else 0
+    for i in range(samples):
+        series.add(f"{name} floor", (await timed(floor, "ping", {}))[0])
+        series.add(f"{name} status", (await timed(ours, "salesforce_backup_status", status_args))[0])
+        if every and i % every == 0 and len(series.samples.get(f"{name} backup", [])) < backup_samples:
+            elapsed, start = await timed(ours, "salesforce_backup", SMALL_BACKUP)
+            series.add(f"{name} backup", elapsed)
+            series.add(f"{name} floor@backup", (await timed(floor, "ping", {}))[0])
+            if pace is not None:
+                await wait_for(pace, start["job_id"])
+        if between is not None:
+            between()
+
+
+class Load:
+    """Keeps LOAD_JOBS full backups (with file bodies) running, started through the job runtime."""
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self.runtime = runtime
+        self.running: list[str] = []
+        self.started = 0
+
+    def top_up(self) -> None:
+        self.running = [j for j in self.running if self.runtime.job(j).status not in TERMINAL]
+        while len(self.running) < LOAD_JOBS:
+            job = self.runtime.start_backup(validate_request(home=self.runtime.home, backup_type="full"), actor="bench")
+            self.running.append(job.job_id)
+            self.started += 1
+
+
+async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], work: Path, series: Series) -> None:
+    small = work / f"home-{mode}"
+    history, history_job = history_home(args.cache, args.history_jobs, args.events_per_job)
+    floor_script = work / "floor_server.py"
+    floor_script.write_text(FLOOR_SERVER, encoding="utf-8")
+    serve = ["-m", "plugin.cli", "serve"]
+    with open(work / f"stderr-{mode}.log", "w", encoding="utf-8") as errlog:
+        async with AsyncExitStack() as stack:
+            floor = await stack.enter_async_context(connect([str(floor_script)], sf_env(info, small), mode, errlog))
+            ours = await stack.enter_async_context(connect(serve, sf_env(info, small), mode, errlog))
+            os.environ.update(sf_env(info, small))  # the bench's own runtime starts load jobs with these
+            runtime = JobRuntime(small)
+            _, first = await timed(ours, "salesforce_backup", SMALL_BACKUP)
+            assert await wait_for(runtime, first["job_id"]) == "completed"
+            one = {"job_id": first["job_id"]}
+
+            await phase("idle", floor, ours, one, args.samples, args.backup_samples, series, pace=runtime)
+            await phase("idle-list", floor, ours, {}, args.samples // 2, 0, series)
+
+            load = Load(runtime)
+            load.top_up()
+            await phase("load", floor, ours, one, args.samples, args.backup_samples, series, between=load.top_up)
+            print(f"  [{mode}] load phase started {load.started} full backups", flush=True)
+            for job_id in load.running:
+                await wait_for(runtime, job_id)
+            runtime.close()
+
+            old = await stack.enter_async_context(connect(serve, sf_env(info, history), mode, errlog))
+            await phase("history", floor, old, {"job_id": history_job}, args.samples, 0, series)
+            await phase("history-list", floor, old, {}, args.samples // 2, 0, series)
+
+
+TARGETS = {"idle": (1.3, 2.0), "load": (1.3, 2.0), "history": (1.5, None), "history-list": (1.5, None)}
+
+
+def report(mode: str, series: Series) -> list[str]:
+    rows = []
+    for name in ("idle", "idle-list", "load", "history", "history-list"):
+        floor = series.samples[f"{name} floor"]
+        f50, f99 = p50_p99(floor)
+        rows.append(f"{mode:<7} {name:<13} floor   n={len(floor):<4} p50 {f50:7.2f} ms            p99 {f99:7.2f} ms")
+        for what in ("status", "backup"):
+            key = f"{name} {what}"
+            if key not in series.samples:
+                continue
+            # salesforce_backup is compared with the floor calls made right after it (same moment).
+            b50, b99 = p50_p99(series.samples[f"{name} floor@backup"] if what == "backup" else floor)
+            v50, v99 = p50_p99(series.samples[key])
+            verdict = ""
+            if name in TARGETS:
+                want50, want99 = TARGETS[name]
+                ok = v50 / b50 <= want50 and (want99 is None or v99 / b99 <= want99)
+                verdict = "ok" if ok else f"MISS (p50 <= {want50}x" + (f", p99 <= {want99}x)" if want99 else ")")
+            rows.append(
+                f"{mode:<7} {name:<13} {what:<7} n={len(series.samples[key]):<4} "
+                f"p50 {v50:7.2f} ms ({v50 / b50:4.2f}x)   p99 {v99:7.2f} ms ({v99 / b99:4.2f}x)  {verdict}"
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--backup-samples", type=int, default=60)
+    parser.add_argument("--history-jobs", type=int, default=10_000)
+    parser.add_argument("--events-per-job", type=int, default=100)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sfbackup-bench")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    proc, info = start_fake_org()
+    rows: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="sfbackup-bench-") as tmp:
+            for mode in ("legacy", "auto"):
+                series = Series()
+                print(f"era {mode} ...", flush=True)
+                anyio.run(run_era, mode, args, info, Path(tmp), series)
+                rows.extend(report(mode, series))
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(f"\nround trips over stdio (mcp {_mcp_version()}, Python {sys.version.split()[0]}); x = ratio to the floor")
+    print("\n".join(rows))
+
+
+def _mcp_version() -> str:
+    from importlib.metadata import version
+
+    return version("mcp")
+
+
+if __name__ == "__main__":
+    main()

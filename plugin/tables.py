@@ -1,0 +1,136 @@
+"""Rich tables for the human CLI: jobs (``sfbackup status``) and finished backups (``sfbackup list``).
+
+They take the same dicts that ``--json`` prints, so the two outputs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "requested": "cyan",
+    "failed": "red",
+    "interrupted": "red",
+    "cancelled": "yellow",
+}
+
+
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5 KiB': sizes people read at a glance (the JSON keeps exact bytes)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(stamp: str | None) -> str:
+    """ISO time to 'YYYY-MM-DD HH:MM:SS' (UTC, as recorded)."""
+    return stamp[:19].replace("T", " ") if stamp else ""
+
+
+def _status(job: dict[str, Any]) -> str:
+    status = str(job["status"])
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def jobs_table(jobs: Sequence[dict[str, Any]], *, total: int, offset: int) -> Table:
+    shown = f"{offset + 1}-{offset + len(jobs)} of {total}" if jobs else f"0 of {total}"
+    table = Table(title=f"Backup jobs, newest first ({shown})", title_justify="left")
+    table.add_column("Job", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("%", justify="right")
+    table.add_column("Type")
+    table.add_column("Objects", justify="right")
+    table.add_column("Records", justify="right")
+    table.add_column("Files", justify="right")
+    table.add_column("Size", justify="right", no_wrap=True)
+    table.add_column("Requested (UTC)", no_wrap=True)
+    for job in jobs:
+        table.add_row(
+            job["job_id"],
+            _status(job),
+            str(job.get("percent", 0)),
+            job.get("backup_type") or "",
+            f"{job.get('objects_done', 0)}/{job.get('objects_total', 0)}",
+            str(job.get("records", 0)),
+            str(job.get("files", 0)),
+            human_bytes(int(job.get("bytes", 0))),
+            _when(job.get("requested_at")),
+        )
+    return table
+
+
+def job_table(job: dict[str, Any]) -> Table:
+    """One job in full, one field per row."""
+    table = Table(title=f"Backup job {job['job_id']}", title_justify="left", show_header=False)
+    table.add_column("Field", style="bold", no_wrap=True)
+    table.add_column("Value", overflow="fold")
+    error = job.get("error") or {}
+    rows: list[tuple[str, str]] = [
+        ("Status", _status(job)),
+        ("Phase", str(job.get("phase") or "")),
+        (
+            "Progress",
+            f"{job.get('percent', 0)}%" + (f" ({job['current_object']})" if job.get("current_object") else ""),
+        ),
+        ("Type", str(job.get("backup_type") or "")),
+        ("Org", f"{job.get('org_id') or ''} {job.get('instance_url') or ''}".strip()),
+        ("Objects", f"{job.get('objects_done', 0)}/{job.get('objects_total', 0)} (skipped {job.get('skipped', 0)})"),
+        ("Records", str(job.get("records", 0))),
+        ("Files", f"{job.get('files', 0)} ({human_bytes(int(job.get('bytes', 0)))}, {job.get('bytes', 0)} bytes)"),
+        ("Requested", _when(job.get("requested_at"))),
+        ("Started", _when(job.get("started_at"))),
+        ("Finished", _when(job.get("finished_at"))),
+        ("Folder", str(job.get("backup_directory") or "")),
+    ]
+    if error:
+        retry = " (retryable: start the backup again)" if error.get("retryable") else ""
+        rows.append(("Error", f"[red]{error.get('code')}[/]: {error.get('message')}{retry}"))
+    for field, value in rows:
+        table.add_row(field, value)
+    return table
+
+
+def backups_table(backups: Sequence[dict[str, Any]], *, total: int, offset: int) -> Table:
+    shown = f"{offset + 1}-{offset + len(backups)} of {total}" if backups else f"0 of {total}"
+    table = Table(title=f"Finished backups, newest first ({shown})", title_justify="left")
+    table.add_column("Finished (UTC)", no_wrap=True)
+    table.add_column("Org", no_wrap=True)
+    table.add_column("Type")
+    table.add_column("Objects", justify="right")
+    table.add_column("Records", justify="right")
+    table.add_column("Files", justify="right")
+    table.add_column("Size", justify="right", no_wrap=True)
+    table.add_column("Job", no_wrap=True)
+    table.add_column("Folder", overflow="fold")
+    for entry in backups:
+        table.add_row(
+            _when(entry.get("finished_at")),
+            entry.get("org_id") or "",
+            entry.get("backup_type") or "",
+            str(entry.get("objects", 0)),
+            str(entry.get("records", 0)),
+            str(entry.get("files", 0)),
+            human_bytes(int(entry.get("bytes", 0))),
+            entry["job_id"],
+            entry.get("backup_directory") or "",
+        )
+    return table
+
+
+def show(table: Table) -> None:
+    """Print to stdout. Piped output is not squeezed to 80 columns (unless COLUMNS says so): rows stay
+    whole lines, so ids and folders survive ``grep``."""
+    console = Console(soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(soft_wrap=False, width=1000)
+    console.print(table)
