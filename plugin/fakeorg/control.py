@@ -66,9 +66,7 @@ class Control:
             return self._log(request)
         if route == ("GET", "state", False):
             return _json(self.snapshot())
-        return _error(
-            404, f"unknown control endpoint {request.method} {request.path}; see the README's fake org section"
-        )
+        return _error(404, f"unknown control endpoint {request.method} {request.path}; see docs/fake-org.md")
 
     def _add(self, request: Request) -> Response:
         try:
