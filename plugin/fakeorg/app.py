@@ -102,7 +102,8 @@ class FakeOrgApp:
         return _REQUEST_ORG.get(self._org)
 
     def reset(self) -> None:
-        """Back to the just-started server: no fault rules, fresh state, replay from the start."""
+        """Back to the just-started server: no fault rules, fresh state (and Bulk jobs, a reset hook),
+        replay from the start."""
         self.faults.reset()
         self.state.reset()
         if self.replay is not None:
