@@ -247,7 +247,7 @@ class BulkJobs:
         job = self._jobs.get(job_id) or next((j for j in self._jobs.values() if j.id[:15] == job_id[:15]), None)
         if job is None:
             raise _NOT_FOUND
-        forced = self.overrides(job.id)
+        forced = self.overrides(job.id) or self.overrides(job.id[:15])  # a rule may have seen either form
         if forced is not None and forced != job.applied:
             # Reported from now on; a later client abort still wins (the same override is not re-applied).
             job.applied, job.outcome, job.error_message = forced, forced.state, forced.error_message or ""
