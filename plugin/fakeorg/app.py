@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
-from .bulk import BulkJobs
+from .bulk import DAILY_JOBS, BulkJobs
 from .describes import with_version
 from .errors import ApiError
 from .faults import FaultInjector
@@ -90,7 +90,8 @@ class FakeOrgApp:
         self.instance_url = ""
         self.faults = FaultInjector(state)
         self.control = control.Control(state, self.faults, self.reset)
-        self.bulk = BulkJobs.for_org(org, credentials.user_id)
+        self.bulk = BulkJobs.for_org(org, credentials.user_id, overrides=state.bulk_job_override)
+        state.on_reset(self.bulk.reset)
         self._handlers: dict[str, Callable[..., Response]] = {
             name: getattr(self, f"_{name}") for name in {r.endpoint for r in _RULES.iter_rules()}
         }
@@ -101,7 +102,8 @@ class FakeOrgApp:
         return _REQUEST_ORG.get(self._org)
 
     def reset(self) -> None:
-        """Back to the just-started server: no fault rules, fresh state, replay from the start."""
+        """Back to the just-started server: no fault rules, fresh state (and Bulk jobs, a reset hook),
+        replay from the start."""
         self.faults.reset()
         self.state.reset()
         if self.replay is not None:
@@ -280,7 +282,7 @@ class FakeOrgApp:
         used = self.state.used
         body = {"DailyApiRequests": {"Max": self.state.api_max, "Remaining": max(0, self.state.api_max - used)}}
         for name in ("DailyBulkApiRequests", "DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB"):
-            maximum, remaining = self.org.api_limit(name)
+            maximum, remaining = self.bulk.daily_jobs() if name == DAILY_JOBS else self.org.api_limit(name)
             body[name] = {"Max": maximum, "Remaining": remaining}
         return _json(body)
 
@@ -301,7 +303,7 @@ class FakeOrgApp:
 
     def _bulk_jobs(self, request: Request, version: str) -> Response:
         if request.method == "POST":
-            return _json(self.bulk.create(request.get_data(), version))
+            return _json(self.bulk.create(request.get_data(), version, org=self.org))
         return _json(self.bulk.listing())
 
     def _bulk_job(self, request: Request, version: str, job_id: str) -> Response:

@@ -1,15 +1,18 @@
 """Bulk API 2.0 query jobs (POST/GET /jobs/query, GET/PATCH/DELETE /jobs/query/{id}, .../results).
 
-A job is validated like Salesforce does at creation (SOQL errors as REST gives them, compound and
-base64 fields, aggregates, OFFSET, objects the Bulk API refuses), then its state advances on each
-GET of the job: InProgress until the `polls_to_complete`-th GET, which reports the job's
-`outcome` (JobComplete unless a fault set Failed / Aborted / InProgress = stuck). Results are
-CSV pages of at most `page_size` rows; the locator is base64 of the next offset, as real ones look
-("MTAwMDA"), and stays valid while the job exists.
+A job is validated like Salesforce does at creation, against the org as the request's API version
+and user see it (hidden fields are INVALID_FIELD): objects the Bulk API refuses, the objects'
+filter quirks, SOQL errors as REST gives them, aggregates, OFFSET, compound and base64 fields
+(quirks.py words the object and field refusals). REST's `query_timeout_rows` does not apply. Its
+state advances on each GET of the job: InProgress until the `polls_to_complete`-th GET, which
+reports the job's `outcome` (JobComplete unless a fault says otherwise). Results are CSV pages of
+at most `page_size` rows, rendered from the query bound at creation; the locator is base64 of the
+next offset, as real ones look ("MTAwMDA"), and stays valid while the job exists.
 
-org.json knobs: "bulk": {"polls_to_complete": 2, "page_size": 50000}.
-Seams for quirks/faults: `BulkJobs.not_supported` (object name -> refuse with INVALIDENTITY),
-`BulkJobs.on_create` (callbacks that may set `job.outcome` / `job.error_message`), `BulkJobs.force`.
+org.json knobs: "bulk": {"polls_to_complete": 2, "page_size": 50000}; "limits"
+{"DailyBulkV2QueryJobs": ...} caps the jobs created until the next reset.
+Fault seams: `overrides` (job id -> the `bulk_state` rule's BulkJobOverride, applied when the job
+is next read), `on_create` (callbacks that may set `job.outcome` / `job.error_message`), `force`.
 Error codes/wording not taken from a recorded response are marked (unconfirmed).
 """
 
@@ -30,12 +33,15 @@ from .ids import sf_id
 from .jsonlit import Lit
 from .org import FakeOrg
 from .query import QueryResult, run_query
+from .soql import parse
+from .state import BulkJobOverride
 
 OPERATIONS = ("query", "queryAll")
 FINAL_STATES = ("JobComplete", "Failed", "Aborted")
 OUTCOMES = ("JobComplete", "Failed", "Aborted", "InProgress")
 DEFAULT_POLLS = 2
 DEFAULT_PAGE_SIZE = 50000
+DAILY_JOBS = "DailyBulkV2QueryJobs"
 _NOT_FOUND = ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 
 
@@ -58,6 +64,7 @@ class BulkJob:
     error_message: str = ""
     processed: int = 0
     modified: str = ""
+    applied: BulkJobOverride | None = None  # the fault override last applied
 
 
 @dataclass
@@ -81,14 +88,16 @@ class BulkJobs:
     user_id: str
     polls_to_complete: int = DEFAULT_POLLS
     page_size: int = DEFAULT_PAGE_SIZE
-    not_supported: Callable[[str], bool] = lambda name: False
+    overrides: Callable[[str], BulkJobOverride | None] = lambda job_id: None
     on_create: list[Callable[[BulkJob], None]] = field(default_factory=list)
     _jobs: dict[str, BulkJob] = field(default_factory=dict)
     _seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def for_org(cls, org: FakeOrg, user_id: str) -> BulkJobs:
+    def for_org(
+        cls, org: FakeOrg, user_id: str, *, overrides: Callable[[str], BulkJobOverride | None] | None = None
+    ) -> BulkJobs:
         """Knobs from org.json "bulk" (polls_to_complete >= 1, page_size >= 1).
 
         Raises:
@@ -102,12 +111,18 @@ class BulkJobs:
         for key, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise FakeOrgError(f"org.json bulk.{key} must be an integer >= 1, got {value!r}")
-        return cls(org, user_id, values["polls_to_complete"], values["page_size"])
+        jobs = cls(org, user_id, values["polls_to_complete"], values["page_size"])
+        if overrides is not None:
+            jobs.overrides = overrides
+        return jobs
 
     # --- requests ----------------------------------------------------------------------------
 
-    def create(self, body: bytes, version: str) -> dict[str, Any]:
-        """POST /jobs/query: validate and register a job; answers its info (state UploadComplete)."""
+    def create(self, body: bytes, version: str, *, org: FakeOrg) -> dict[str, Any]:
+        """POST /jobs/query: validate and register a job; answers its info (state UploadComplete).
+
+        `org` is the org as the request sees it (quirks.view); the job's results keep that view.
+        """
         spec = _json_body(body)
         operation, text = spec.get("operation"), spec.get("query")
         if operation not in OPERATIONS:
@@ -122,9 +137,11 @@ class BulkJobs:
             raise ApiError(400, "INVALIDJOB", f"Invalid line ending: {ending}")  # (unconfirmed)
         if spec.get("contentType", "CSV") != "CSV":
             raise ApiError(400, "INVALIDJOB", f"Invalid content type: {spec.get('contentType')}")  # (unconfirmed)
-        result = run_query(self.org, text, include_deleted=operation == "queryAll")
-        self._check_bulk(result)
+        result = _bound_query(org, text, include_deleted=operation == "queryAll")
         with self._lock:
+            if self._jobs_remaining() <= 0:
+                message = f"Max number of Bulk API 2.0 query jobs in 24 hours exceeded ({DAILY_JOBS})"
+                raise ApiError(400, "LIMIT_EXCEEDED", message)  # (unconfirmed wording)
             self._seq += 1
             now = _now()
             job = BulkJob(
@@ -138,6 +155,18 @@ class BulkJobs:
             self._jobs[job.id] = job
             return _info(job, full=False)
 
+    def daily_jobs(self) -> tuple[int, int]:
+        """(Max, Remaining) of DailyBulkV2QueryJobs: org.json's start value less the jobs created."""
+        maximum, _ = self.org.api_limit(DAILY_JOBS)
+        with self._lock:
+            return maximum, max(0, self._jobs_remaining())
+
+    def reset(self) -> None:
+        """Forget every job (ids start again at 750...001) and the daily job count (a reset hook)."""
+        with self._lock:
+            self._jobs.clear()
+            self._seq = 0
+
     def info(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/query/{id}: one poll; advances the state machine."""
         with self._lock:
@@ -150,7 +179,8 @@ class BulkJobs:
     def listing(self) -> dict[str, Any]:
         """GET /jobs/query: every job, in creation order."""
         with self._lock:
-            return {"done": True, "records": [_info(j, full=True) for j in self._jobs.values()], "nextRecordsUrl": None}
+            jobs = [self._job(job_id) for job_id in self._jobs]
+            return {"done": True, "records": [_info(j, full=True) for j in jobs], "nextRecordsUrl": None}
 
     def abort(self, job_id: str, body: bytes) -> dict[str, Any]:
         """PATCH {"state": "Aborted"}: only jobs not yet finished can be aborted."""
@@ -213,10 +243,19 @@ class BulkJobs:
     # --- internals -----------------------------------------------------------------------------
 
     def _job(self, job_id: str) -> BulkJob:
+        """The job (15- or 18-char id) as it stands now: a new fault override applies first."""
         job = self._jobs.get(job_id) or next((j for j in self._jobs.values() if j.id[:15] == job_id[:15]), None)
         if job is None:
             raise _NOT_FOUND
+        forced = self.overrides(job.id) or self.overrides(job.id[:15])  # a rule may have seen either form
+        if forced is not None and forced != job.applied:
+            # Reported from now on; a later client abort still wins (the same override is not re-applied).
+            job.applied, job.outcome, job.error_message = forced, forced.state, forced.error_message or ""
+            job.state, job.modified = forced.state, _now()
         return job
+
+    def _jobs_remaining(self) -> int:
+        return self.org.api_limit(DAILY_JOBS)[1] - self._seq
 
     def _advance(self, job: BulkJob) -> None:
         job.modified = _now()
@@ -227,22 +266,25 @@ class BulkJobs:
         if job.outcome == "JobComplete":
             job.processed = len(job.result.rows)
 
-    def _check_bulk(self, result: QueryResult) -> None:
-        query = result.query
-        name = result.table.name
-        if self.not_supported(name):
-            raise ApiError(400, "INVALIDENTITY", f"Entity '{name}' is not supported by the Bulk API.")
-        if query.is_count:
-            raise ApiError(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")  # (unconfirmed)
-        if query.offset is not None:
-            raise ApiError(400, "API_ERROR", "OFFSET is not supported by Bulk API 2.0")  # (unconfirmed)
-        for column in result.columns:
-            kind = column.path.field.type
-            if kind in ("address", "location"):
-                raise ApiError(400, "API_ERROR", "Selecting compound data not supported in Bulk Query")
-            if kind == "base64":
-                message = f"Cannot serialize value for '{column.path.field.name}' in CSV format"
-                raise ApiError(400, "FEATURENOTENABLED", message)  # code (unconfirmed), message as Bulk v1
+
+def _bound_query(org: FakeOrg, text: str, *, include_deleted: bool) -> QueryResult:
+    """Bind a job's query, refusing it in Salesforce's order: the object, its filter quirks, the
+    SOQL itself, then what Bulk cannot serve (aggregates, OFFSET, compound and base64 fields)."""
+    query = parse(text)
+    table = org.table(query.sobject)
+    refused = org.quirks.bulk_entity_refusal(table.name) if table is not None else None
+    if refused is not None:
+        raise refused
+    org.quirks.check_query(org, text)
+    result = run_query(org, text, include_deleted=include_deleted)
+    if query.is_count:
+        raise ApiError(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")  # (unconfirmed)
+    if query.offset is not None:
+        raise ApiError(400, "API_ERROR", "OFFSET is not supported by Bulk API 2.0")  # (unconfirmed)
+    refused = org.quirks.bulk_field_refusal(c.path.field for c in result.columns)
+    if refused is not None:
+        raise refused
+    return result
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -4,7 +4,7 @@ in another process. They need no session, are never counted or logged, and speak
     GET    /__fake__/faults          the rules, with matched/fired counters
     POST   /__fake__/faults          add one rule (object) or several (list) -> {"ids": [...]}
     DELETE /__fake__/faults[/<id>]   remove every rule, or one
-    POST   /__fake__/reset           rules, log, usage, sessions, cursors back to the start
+    POST   /__fake__/reset           rules, log, usage, sessions, cursors, Bulk jobs back to the start
     GET    /__fake__/log?after=N&limit=M   request log entries with seq > N
     GET    /__fake__/state           API calls, usage (as /limits and Sforce-Limit-Info show it),
                                      logins, requests by status, misses, open cursors, Bulk overrides
@@ -66,9 +66,7 @@ class Control:
             return self._log(request)
         if route == ("GET", "state", False):
             return _json(self.snapshot())
-        return _error(
-            404, f"unknown control endpoint {request.method} {request.path}; see the README's fake org section"
-        )
+        return _error(404, f"unknown control endpoint {request.method} {request.path}; see docs/fake-org.md")
 
     def _add(self, request: Request) -> Response:
         try:

@@ -172,6 +172,12 @@ class BulkJobState(_Rule):
     state: Literal["Failed", "Aborted", "InProgress"]
     error_message: str | None = None
 
+    @model_validator(mode="after")
+    def _message_on_failed(self) -> BulkJobState:
+        if self.error_message is not None and self.state != "Failed":
+            raise ValueError("error_message goes with state Failed (only failed jobs report an errorMessage)")
+        return self
+
     def implicit_path(self) -> re.Pattern[str] | None:
         return BULK_JOB_PATH
 

@@ -3,8 +3,10 @@
 hidden by field-level security or added in a later API version, rows only queryAll returns,
 and objects whose big queries time out.
 
-REST queries ask `check_query` before running and `check_result` after; the Bulk module asks
-`check_query` and `bulk_refusal`; field visibility reaches every route through `view`.
+REST queries ask `check_query` before running and `check_result` after; Bulk job creation asks
+`bulk_entity_refusal`, `check_query` and, once the query is bound, `bulk_field_refusal` (never
+`check_result`: Bulk is what serves the objects REST times out on); field visibility reaches every
+route through `view`.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class Quirks:
             return cls(QuirksConfig.model_validate(settings.get("quirks") or {}))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise FakeOrgError(f"org.json quirks: {problems}; see the README's fake org section") from None
+            raise FakeOrgError(f"org.json quirks: {problems}; see docs/fake-org.md") from None
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -161,14 +163,24 @@ class Quirks:
         """Rows only queryAll returns: deleted (recycle bin) or archived."""
         return any(record.get(flag) is True for flag in self._query_all_only)
 
-    def bulk_refusal(self, sobject: str, fields: Iterable[DescribeField]) -> ApiError | None:
-        """Why Bulk API 2.0 refuses a query job over these (bound) fields, or None.
+    @property
+    def query_all_only_flags(self) -> frozenset[str]:
+        """The field names `query_all_only` looks at (as written: records are read by exact name)."""
+        return frozenset(self._query_all_only)
 
-        Objects Bulk does not support (or that no query supports) give INVALIDENTITY; compound
-        address/location fields and base64 fields give Salesforce's API_ERROR messages.
+    def bulk_entity_refusal(self, sobject: str) -> ApiError | None:
+        """INVALIDENTITY when Bulk API 2.0 does not serve this object (or no query does), else None.
+
+        Asked before the query's filter quirks and its binding, so these objects fail the same way
+        whatever the SOQL says (the exporter falls back to REST on INVALIDENTITY).
         """
         if sobject.lower() in self._not_bulk or self.refusal(sobject) is not None:
             return ApiError(400, "INVALIDENTITY", f"Entity '{sobject}' is not supported by the Bulk API.")
+        return None
+
+    def bulk_field_refusal(self, fields: Iterable[DescribeField]) -> ApiError | None:
+        """Salesforce's API_ERROR for the first compound (address/location) or base64 field of a
+        bound Bulk query, else None."""
         for fld in fields:
             if fld.type in _COMPOUND_TYPES:
                 return ApiError(400, "API_ERROR", "Selecting compound data not supported in Bulk Query")

@@ -196,7 +196,7 @@ class FakeOrgServer:
 
     def reset(self) -> None:
         """Fault rules, request log, API usage, sessions (the start-up token stays valid), cursors,
-        Bulk overrides and replay positions back to the just-started state."""
+        Bulk jobs and overrides and replay positions back to the just-started state."""
         self.app.reset()
 
     def snapshot(self) -> dict[str, Any]:

@@ -150,6 +150,25 @@ def test_query_hides_deleted_rows_and_query_all_returns_them(sf: Salesforce) -> 
     assert [r["Id"] for r in deleted["records"]] == [sf_id("001", 13)]
 
 
+@pytest.mark.parametrize(("include_deleted", "total"), [(True, 20), (False, 19)])
+def test_query_all_locators_look_like_query_ones_and_keep_the_recycle_bin(
+    sf: Salesforce, include_deleted: bool, total: int
+) -> None:
+    """Salesforce answers queryAll with `/query/<locator>-<offset>` next pages (notes 2); the locator
+    remembers it came from queryAll, so the deleted 13th row (on page 2 of 7-row pages) stays."""
+    first = sf.query("SELECT Id FROM Account", include_deleted=include_deleted)
+    assert first["totalSize"] == total and len(first["records"]) == 7
+    assert re.fullmatch(r"/services/data/v62\.0/query/01g\w{15}-7", first["nextRecordsUrl"])
+    second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert second["nextRecordsUrl"].endswith("-14")
+    assert (sf_id("001", 13) in {r["Id"] for r in second["records"]}) is include_deleted
+    rows = first["records"] + second["records"]
+    while not second["done"]:
+        second = sf.query_more(second["nextRecordsUrl"], identifier_is_url=True)
+        rows += second["records"]
+    assert len({r["Id"] for r in rows}) == total
+
+
 def test_count_query_has_no_records(sf: Salesforce) -> None:
     assert sf.query("SELECT COUNT() FROM Contact") == {"totalSize": 4, "done": True, "records": []}
 

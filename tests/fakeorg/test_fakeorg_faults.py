@@ -272,6 +272,7 @@ def test_probability_is_seeded(fake: FakeOrgServer, sf: Salesforce) -> None:
         ({"action": "rate_limit", "after": 1, "path": "/query"}, "rate_limit applies to the whole org"),
         ({"action": "drop", "before_headers": True, "after_bytes": 3}, "leave after_bytes out"),
         ({"action": "bulk_state", "state": "Done"}, "bulk_state.state: Input should be 'Failed', 'Aborted'"),
+        ({"action": "bulk_state", "state": "Aborted", "error_message": "x"}, "error_message goes with state Failed"),
     ],
 )
 def test_bad_rules_are_refused_with_the_reason(rule: dict[str, Any], problem: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -343,3 +344,42 @@ def test_blob_files_attach_to_generated_rows(tmp_path: Path) -> None:
         url = f"/services/data/v62.0/sobjects/Attachment/{generated_id('00P', 4)}/Body"
         assert rows == {generated_id("00P", i): (url if i == 4 else None) for i in range(10)}
         assert sf.session.get(f"https://{sf.sf_instance}{url}", headers=sf.headers).content == body
+
+
+EVENT = Path(__file__).resolve().parents[2] / "fixtures" / "orgs" / "sources" / "cumulusci" / "Event_describe.json"
+
+
+@pytest.mark.parametrize(
+    "query_all_only",
+    [
+        None,  # Salesforce's default: IsDeleted and IsArchived
+        [],  # nothing hidden: the recycle bin shows
+        ["IsArchived"],
+        ["IsDeleted", "IsAllDayEvent"],  # a flag generated rows set at random: counted by a scan
+    ],
+)
+def test_id_range_count_matches_query_over_archived_file_rows_and_generated_rows(
+    tmp_path: Path, query_all_only: list[str] | None
+) -> None:
+    quirks = {} if query_all_only is None else {"query_all_only": query_all_only}
+    root = generated_org(tmp_path / "o", {"Event": {"count": 200, "seed": 5}}, objects=(), extra={"quirks": quirks})
+    shutil.copy(EVENT, root / "describe" / "Event.json")
+    (root / "records").mkdir()
+    flags = [(False, False), (True, False), (False, True), (True, True), (False, False), (True, False)]
+    files = [{"Id": sf_id("00U", n), "Subject": f"file {n}", "IsArchived": archived, "IsDeleted": deleted,
+              "IsAllDayEvent": False} for n, (archived, deleted) in enumerate(flags, start=1)]  # fmt: skip
+    (root / "records" / "Event.json").write_text(json.dumps(files), encoding="utf-8")
+    hidden = ("IsDeleted", "IsArchived") if query_all_only is None else tuple(query_all_only)
+    where = f"Id > '{sf_id('00U', 1)}' AND Id <= '{generated_id('00U', 150)}'"
+    fields = "Id, " + ", ".join(sorted({"IsDeleted", "IsArchived", *hidden}))
+    with FakeOrgServer(root) as fake, fake.client_session() as session:
+        sf = Salesforce(instance_url=fake.instance_url, session_id=fake.access_token, session=session)
+        count = sf.query(f"SELECT COUNT() FROM Event WHERE {where}")["totalSize"]
+        rows = list(sf.query_all_iter(f"SELECT {fields} FROM Event WHERE {where}"))
+        everything = list(sf.query_all_iter(f"SELECT {fields} FROM Event WHERE {where}", include_deleted=True))
+        count_all = sf.query(f"SELECT COUNT() FROM Event WHERE {where}", include_deleted=True)["totalSize"]
+    assert len(everything) == count_all == 5 + 151  # file rows 2..6, generated rows 0..150
+    expected = [r["Id"] for r in everything if not any(r[flag] is True for flag in hidden)]
+    assert count == len(rows) == len(expected)
+    assert [r["Id"] for r in rows] == expected
+    assert any(r["IsArchived"] for r in everything) and any(r["IsDeleted"] for r in everything[5:])

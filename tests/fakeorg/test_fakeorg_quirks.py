@@ -149,20 +149,21 @@ def test_bulk_refusals_for_the_bulk_module(quirky: FakeOrgServer) -> None:
     account = quirky.org.table("Account")
     assert account is not None
     fields = [f for f in account.fields() if f.name in ("Id", "Name")]
-    assert quirks.bulk_refusal("Account", fields) is None
-    refused = quirks.bulk_refusal("Account", [*fields, Field("BillingAddress", "address")])
+    assert quirks.bulk_entity_refusal("Account") is None and quirks.bulk_field_refusal(fields) is None
+    refused = quirks.bulk_field_refusal([*fields, Field("BillingAddress", "address")])
     assert refused is not None and refused.body() == [
         {"message": "Selecting compound data not supported in Bulk Query", "errorCode": "API_ERROR"}
     ]
-    refused = quirks.bulk_refusal("Attachment", [Field("Body", "base64")])
+    refused = quirks.bulk_entity_refusal("Attachment")
     assert refused is not None and refused.body() == [
         {"message": "Entity 'Attachment' is not supported by the Bulk API.", "errorCode": "INVALIDENTITY"}
     ]
-    refused = quirks.bulk_refusal("Document", [Field("Body", "base64")])
+    assert quirks.bulk_entity_refusal("Document") is None
+    refused = quirks.bulk_field_refusal([Field("Body", "base64")])
     assert refused is not None and refused.status == 400
     assert refused.body()[0]["message"] == "FeatureNotEnabled : Cannot serialize value for 'Body' in CSV format"
     for name in ("Contact", "ActivityHistory", "OpportunityChangeEvent"):
-        refused = quirks.bulk_refusal(name, [])
+        refused = quirks.bulk_entity_refusal(name)
         assert refused is not None and refused.error_code == "INVALIDENTITY", name
 
 
@@ -171,7 +172,7 @@ def test_defaults_can_be_switched_off_and_replaced(tmp_path: Path) -> None:
     assert quirks.refusal("ActivityHistory") is None
     refused = quirks.refusal("account")
     assert refused is not None and refused.message == "entity type account does not support query"
-    assert quirks.bulk_refusal("Attachment", []) is None
+    assert quirks.bulk_entity_refusal("Attachment") is None
 
 
 def test_bad_quirks_are_a_clear_error(tmp_path: Path) -> None:
