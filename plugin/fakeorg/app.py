@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import ClosingIterator
 
 from . import control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
@@ -37,6 +38,8 @@ API_VERSIONS = tuple(f"{v}.0" for v in range(55, 64))
 DEFAULT_BATCH = 2000
 _JSON = "application/json;charset=UTF-8"
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+# GET .../sobjects/<o>/<id>/<field>: a file body (the in-flight gauge counts these apart).
+_BLOB_PATH = re.compile(r"^/services/data/v[^/]+/sobjects/[^/]+/(?!describe/)[^/]+/[^/]+/?$")
 _V = "/services/data/<version>"
 _RULES = Map(
     [
@@ -111,18 +114,26 @@ class FakeOrgApp:
         request = Request(environ)
         if control.is_control(request):
             return self.control(request)(environ, start_response)
-        outcome = self.faults.handle(request, self._route)
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            request.query_string.decode(),
-            outcome.response.status_code,
-            outcome.counted,
-            sobject=outcome.sobject,
-            faults=outcome.fired,
-        )
-        self.state.log(entry)
-        return outcome.response(environ, start_response)
+        kinds = ("requests", "blobs") if _BLOB_PATH.match(request.path) else ("requests",)
+        self.state.enter(kinds)
+        try:
+            outcome = self.faults.handle(request, self._route)
+            entry = LoggedRequest(
+                request.method,
+                request.path,
+                request.query_string.decode(),
+                outcome.response.status_code,
+                outcome.counted,
+                sobject=outcome.sobject,
+                faults=outcome.fired,
+            )
+            self.state.log(entry)
+            body = outcome.response(environ, start_response)
+        except BaseException:
+            self.state.leave(kinds)
+            raise
+        # In flight until the server closes the body: sent in full, or cut by a dropped connection.
+        return ClosingIterator(body, lambda: self.state.leave(kinds))
 
     def _route(self, request: Request) -> tuple[Response, bool]:
         if self.replay is not None:
