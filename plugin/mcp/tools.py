@@ -113,7 +113,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
             list[str] | None,
             Field(description='Only these sObject API names, e.g. ["Account", "Invoice__c"]'),
         ] = None,
-        include_files: Annotated[bool, Field(description="ContentVersion bodies")] = True,
+        include_files: Annotated[bool, Field(description="ContentVersion bodies (Salesforce Files)")] = True,
         include_attachments: Annotated[bool, Field(description="Attachment bodies")] = True,
         include_documents: Annotated[bool, Field(description="Document bodies")] = True,
         compression: Annotated[bool, Field(description="gzip the CSV files (data/<Object>.csv.gz)")] = False,
@@ -122,6 +122,10 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
             str | None,
             Field(description="Folder for backups (inside SFBACKUP_HOME or SFBACKUP_ALLOWED_OUTPUT)"),
         ] = None,
+        content_versions: Annotated[
+            Literal["all", "latest"],
+            Field(description="Salesforce Files: every version (all) or only the current one (latest)"),
+        ] = "all",
     ) -> Annotated[CallToolResult, StartResult]:
         """Start a backup of the Salesforce org in the background and answer at once with its job id.
 
@@ -142,6 +146,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
                 compression=compression,
                 parallel_downloads=parallel_downloads,
                 output_directory=output_directory,
+                content_versions=content_versions,
             )
             job = runtime.start_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
         result = StartResult(

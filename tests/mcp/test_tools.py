@@ -55,6 +55,7 @@ def test_tools_are_listed_with_output_schemas_and_annotations(home: Path, mode: 
         "compression",
         "parallel_downloads",
         "output_directory",
+        "content_versions",
     }
 
 
