@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import ClosingIterator
 
 from . import control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
@@ -128,12 +127,12 @@ class FakeOrgApp:
                 faults=outcome.fired,
             )
             self.state.log(entry)
+            length = outcome.response.content_length
             body = outcome.response(environ, start_response)
         except BaseException:
             self.state.leave(kinds)
             raise
-        # In flight until the server closes the body: sent in full, or cut by a dropped connection.
-        return ClosingIterator(body, lambda: self.state.leave(kinds))
+        return _gauged(body, lambda: self.state.leave(kinds), length)
 
     def _route(self, request: Request) -> tuple[Response, bool]:
         if self.replay is not None:
@@ -337,6 +336,38 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _error(error: ApiError) -> Response:
     return _json(error.body(), error.status)
+
+
+def _gauged(body: Iterable[bytes], leave: Callable[[], None], length: int | None) -> Iterator[bytes]:
+    """The body as it was, leaving the in-flight gauge as its last byte goes out.
+
+    With a Content-Length the request leaves just before the piece that completes it is sent, so a
+    client holding the whole answer never finds its request still counted (leaving on close, after
+    the last write, would race with the client's next request). A body cut short (dropped
+    connection) or without a length leaves when the server closes it.
+    """
+    left = False
+
+    def finish() -> None:
+        nonlocal left
+        if not left:
+            left = True
+            leave()
+
+    sent = 0
+    try:
+        if length == 0:
+            finish()
+        for piece in body:
+            sent += len(piece)
+            if length is not None and sent >= length:
+                finish()
+            yield piece
+    finally:
+        finish()
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _stream(path: Path) -> Iterator[bytes]:
