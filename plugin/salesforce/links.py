@@ -47,7 +47,8 @@ def parent_ids(client: OrgClient, name: str, available: Iterable[str]) -> tuple[
     return [], ""
 
 
-def chunks(ids: list[str], size: int = CHUNK_IDS) -> Iterator[list[str]]:
+def chunks(ids: list[str], size: int | None = None) -> Iterator[list[str]]:
+    size = size or CHUNK_IDS
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -98,7 +99,7 @@ def manifest_entry(
             "ids_from": result.source,
             "ids": result.parent_ids,
             "queries": result.chunks,
-            "ids_per_query": CHUNK_IDS,
+            "ids_per_query": min(CHUNK_IDS, result.parent_ids),
         },
     }
     if windowed:
