@@ -102,12 +102,16 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
             Literal["full", "incremental", "files_only"],
             Field(
                 description="full: every object; incremental: rows changed since the last backup of this "
-                "org (or since_date); files_only: ContentVersion/Attachment/Document and their bodies"
+                "org (or since_date), deletions included; files_only: ContentVersion/Attachment/Document, "
+                "their bodies and ContentDocumentLink"
             ),
         ] = "incremental",
         since_date: Annotated[
             str | None,
-            Field(description="ISO date/datetime; incremental window start (default: last backup)"),
+            Field(
+                description="ISO date/datetime: start of an incremental or files_only window (default for "
+                "incremental: the last backup of this org, minus a 5-minute overlap); not with full"
+            ),
         ] = None,
         objects_filter: Annotated[
             list[str] | None,
