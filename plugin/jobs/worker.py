@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,12 @@ from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.export import Exporter, ExportOptions, Progress
 from plugin.salesforce.manifest import read_manifest
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
-from plugin.salesforce.window import Window, base_end, choose_window
+from plugin.salesforce.window import Window, base_end, choose_window, uncovered
 from projections import ProjectionStore
 
 log = structlog.get_logger("sfbackup.worker")
 TERMINAL = {"job.completed", "job.failed", "job.cancelled", "job.interrupted"}
+BASE_CANDIDATES = 100  # completed backups looked at for the base of an incremental one
 
 
 class JobWorker:
@@ -196,23 +198,43 @@ class JobWorker:
         return 0
 
     def _window(self, request: JobRequested, org_id: str) -> Window:
-        """The window (plugin/salesforce/window.py): since_date, else the last completed backup of the org."""
+        """The window (plugin/salesforce/window.py): since_date, else the newest completed backup of
+        the org that covered everything this one asks for (a narrower one would hide changes)."""
         if request.backup_type != "incremental" or request.since_date:
             return choose_window(request.backup_type, request.since_date)
-        base = ProjectionStore(self.log).latest_backup(org_id)
-        if base is None:
-            return choose_window(request.backup_type, None)  # the first incremental one is a full export
-        manifest = read_manifest(Path(base.backup_directory)) if base.backup_directory else None
-        end = base_end(base.started_at, manifest)
-        described = {
-            "job_id": base.job_id,
-            "backup_directory": base.backup_directory,
-            "backup_type": base.backup_type,
-            "started_at": base.started_at,
-            "window_end": end,
-            "manifest_sha256": base.manifest_sha256,
+        include = {
+            "include_files": request.include_files,
+            "include_attachments": request.include_attachments,
+            "include_documents": request.include_documents,
         }
-        return choose_window(request.backup_type, None, base=described, base_window_end=end)
+        passed_over: list[dict[str, str]] = []
+        store = ProjectionStore(self.log)
+        for offset in range(0, BASE_CANDIDATES, 20):
+            for base in store.backups(limit=20, offset=offset, org_id=org_id):
+                manifest = read_manifest(Path(base.backup_directory)) if base.backup_directory else None
+                reason = uncovered(
+                    manifest,
+                    objects_filter=request.objects_filter,
+                    include=include,
+                    content_versions=request.content_versions,
+                )
+                if reason is not None:
+                    passed_over.append({"job_id": base.job_id, "reason": reason})
+                    continue
+                end = base_end(base.started_at, manifest)
+                described = {
+                    "job_id": base.job_id,
+                    "backup_directory": base.backup_directory,
+                    "backup_type": base.backup_type,
+                    "started_at": base.started_at,
+                    "window_end": end,
+                    "manifest_sha256": base.manifest_sha256,
+                    "newer_backups_passed_over": passed_over[:10],
+                }
+                return choose_window(request.backup_type, None, base=described, base_window_end=end)
+        # No base: the incremental backup is a full export (the manifest says which were passed over).
+        window = choose_window(request.backup_type, None)
+        return replace(window, base_backup={"newer_backups_passed_over": passed_over[:10]}) if passed_over else window
 
 
 def main(argv: list[str] | None = None) -> int:

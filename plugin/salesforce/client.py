@@ -196,7 +196,7 @@ class OrgClient:
             login_domain=credentials.domain or "login",
         )
         self.api_calls = 0
-        self.logins = 1
+        self.logins = 0 if credentials.kind == "session" else 1
         self._login_lock = threading.Lock()
         self.session.hooks["response"].append(self._count)
         with translate_errors(can_relogin=credentials.can_relogin):

@@ -10,7 +10,7 @@ Re-exporting a few rows twice is harmless; missing one is not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +49,37 @@ def base_end(started_at: str | None, manifest: Mapping[str, Any] | None) -> str 
     return started_at
 
 
+def uncovered(
+    manifest: Mapping[str, Any] | None,
+    *,
+    objects_filter: Sequence[str],
+    include: Mapping[str, bool],
+    content_versions: str,
+) -> str | None:
+    """Why an earlier backup cannot be the base of this incremental one, or None when it can.
+
+    A base must have looked at every row this backup asks about: changes before its end are not
+    exported again. So no files_only backup, no narrower objects_filter, no file kind left out
+    that this one includes, and not "latest versions only" when this one wants them all.
+    """
+    if manifest is None:
+        return "its manifest cannot be read, so what it covered is unknown"
+    kind = manifest.get("backup_type")
+    if kind not in ("full", "incremental"):
+        return f"it was a {kind} backup"
+    options = manifest.get("options")
+    options = options if isinstance(options, Mapping) else {}
+    base_filter = set(options.get("objects_filter") or ())
+    if base_filter and not (objects_filter and set(objects_filter) <= base_filter):
+        return f"it backed up only {', '.join(sorted(base_filter))}"
+    for key, wanted in include.items():
+        if wanted and options.get(key) is False:
+            return f"it had {key}=false"
+    if content_versions == "all" and options.get("content_versions") == "latest":
+        return "it kept only the latest file versions"
+    return None
+
+
 def choose_window(
     backup_type: str,
     since_date: str | None,
@@ -73,7 +104,12 @@ def choose_window(
 
 def manifest_section(window: Window, *, backup_type: str, end: str) -> dict[str, Any]:
     """``manifest.json`` "window": what this backup covers and where the next one starts."""
-    if window.source == "none" and backup_type == "incremental":
+    if window.source == "none" and backup_type == "incremental" and window.base_backup:
+        source = (
+            "none: no earlier completed backup covered what this one asks for (see base_backup), "
+            "so every row was exported"
+        )
+    elif window.source == "none" and backup_type == "incremental":
         source = "none: no earlier completed backup of this org, so every row was exported"
     elif window.source == "none":
         source = "none: every row was exported"

@@ -137,3 +137,21 @@ def test_files_only_since_a_date_backs_up_the_files_changed_since_then(
     assert [r["Id"] for r in read_rows(folder / "data" / "Attachment.csv")] == ["00P000000000003EAA"]
     assert [r["Id"] for r in read_rows(folder / "data" / "Attachment.deleted.csv")] == ["00P000000000003EAA"]
     assert manifest["files"]["count"] == 1
+
+
+def test_a_narrower_backup_is_never_the_base_of_an_incremental_one(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = org_copy(tmp_path)
+    narrow = backup(home, org, monkeypatch, backup_type="full", objects_filter=["Account"])
+    files = backup(home, org, monkeypatch, backup_type="files_only")
+    second = backup(home, org, monkeypatch, backup_type="incremental")
+    # Contact changes since the Account-only backup would be lost if it were the base
+    assert second["window"]["start"] is None and second["window"]["source"].startswith("none: no earlier completed")
+    assert second["base_backup"]["newer_backups_passed_over"] == [
+        {"job_id": files["job_id"], "reason": "it was a files_only backup"},
+        {"job_id": narrow["job_id"], "reason": "it backed up only Account"},
+    ]
+    assert len(read_rows(first_dir(home, second) / "data" / "Contact.csv")) == 4
+    third = backup(home, org, monkeypatch, backup_type="incremental", objects_filter=["Account"])
+    assert third["base_backup"]["job_id"] == second["job_id"]  # a full-coverage backup is a base for a narrower one

@@ -28,6 +28,9 @@ def test_defaults_are_normalised(home: Path) -> None:
         ({"include_files": "yes"}, "include_files must be true or false"),
         ({"output_directory": "../outside"}, "contains '..'"),
         ({"output_directory": "/etc"}, "outside the allowed folders"),
+        ({"since_date": "2024-01-31"}, "since_date applies to incremental and files_only backups"),
+        ({"content_versions": "newest"}, "content_versions='newest' is not one of all, latest"),
+        ({"content_versions": "latest", "include_files": False}, "include_files is false"),
         (
             {
                 "backup_type": "files_only",
