@@ -22,6 +22,13 @@ def upcast_job_progress_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "files_total": None}
 
 
+def upcast_job_requested_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """job.requested v2 added ``content_versions`` (all | latest). v1 producers exported every
+    version of every file (their ContentVersion query had no IsLatest filter): "all"."""
+    return {**data, "content_versions": "all"}
+
+
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("job.progress", 1): upcast_job_progress_v1_v2,
+    ("job.requested", 1): upcast_job_requested_v1_v2,
 }

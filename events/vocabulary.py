@@ -16,6 +16,8 @@ from events.errors import InvalidEventError, UnknownEventTypeError
 
 BackupType: TypeAlias = Literal["full", "incremental", "files_only"]
 BACKUP_TYPES: tuple[BackupType, ...] = ("full", "incremental", "files_only")
+ContentVersions: TypeAlias = Literal["all", "latest"]
+CONTENT_VERSIONS: tuple[ContentVersions, ...] = ("all", "latest")
 
 _MISSING: Any = object()
 
@@ -121,7 +123,7 @@ class JobRequested:
     """A backup was asked for; appended by the tool in the transaction that creates the stream."""
 
     TYPE: ClassVar[str] = "job.requested"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: content_versions
 
     job_id: str
     backup_type: BackupType = "full"
@@ -137,10 +139,15 @@ class JobRequested:
     org_id: str | None = None
     instance_url: str | None = None
     api_version: str | None = None
+    content_versions: ContentVersions = "all"
 
     def __post_init__(self) -> None:
         if self.backup_type not in BACKUP_TYPES:
             raise InvalidEventError(f"backup_type must be one of {BACKUP_TYPES}, got {self.backup_type!r}")
+        if self.content_versions not in CONTENT_VERSIONS:
+            raise InvalidEventError(
+                f"content_versions must be one of {CONTENT_VERSIONS}, got {self.content_versions!r}"
+            )
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -158,6 +165,7 @@ class JobRequested:
             "org_id": self.org_id,
             "instance_url": self.instance_url,
             "api_version": self.api_version,
+            "content_versions": self.content_versions,
         }
 
     @classmethod
@@ -177,6 +185,7 @@ class JobRequested:
             org_id=_opt_str(data, "org_id"),
             instance_url=_opt_str(data, "instance_url"),
             api_version=_opt_str(data, "api_version"),
+            content_versions=_str(data, "content_versions", "all"),  # type: ignore[arg-type]  # checked in __post_init__
         )
 
 

@@ -144,6 +144,13 @@ def demo(ctx: click.Context, org_dir: Path | None, page_size: int | None, json_:
 @click.option("--compress", is_flag=True, help="gzip the CSV files.")
 @click.option("--parallel", type=click.IntRange(1, 10), default=5, show_default=True, help="Downloads in flight.")
 @click.option("--output", "output_directory", default=None, help="Backup root folder (inside SFBACKUP_HOME).")
+@click.option(
+    "--content-versions",
+    type=click.Choice(["all", "latest"]),
+    default="all",
+    show_default=True,
+    help="Salesforce Files: every version, or only the latest.",
+)
 @json_option
 @click.pass_context
 def backup(
@@ -157,6 +164,7 @@ def backup(
     compress: bool,
     parallel: int,
     output_directory: str | None,
+    content_versions: str,
     json_: bool,
 ) -> None:
     """Back up the org in the SF_* environment now, showing progress until the job ends."""
@@ -175,6 +183,7 @@ def backup(
             compression=compress,
             parallel_downloads=parallel,
             output_directory=output_directory,
+            content_versions=content_versions,
         )
         job = runtime.start_backup(options, actor="cli", tool="sfbackup backup")
         job = _follow(runtime, job.job_id, quiet=json_)

@@ -37,6 +37,8 @@ API_VERSIONS = tuple(f"{v}.0" for v in range(55, 64))
 DEFAULT_BATCH = 2000
 _JSON = "application/json;charset=UTF-8"
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+# GET .../sobjects/<o>/<id>/<field>: a file body (the in-flight gauge counts these apart).
+_BLOB_PATH = re.compile(r"^/services/data/v[^/]+/sobjects/[^/]+/(?!describe/)[^/]+/[^/]+/?$")
 _V = "/services/data/<version>"
 _RULES = Map(
     [
@@ -113,18 +115,26 @@ class FakeOrgApp:
         request = Request(environ)
         if control.is_control(request):
             return self.control(request)(environ, start_response)
-        outcome = self.faults.handle(request, self._route)
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            request.query_string.decode(),
-            outcome.response.status_code,
-            outcome.counted,
-            sobject=outcome.sobject,
-            faults=outcome.fired,
-        )
-        self.state.log(entry)
-        return outcome.response(environ, start_response)
+        kinds = ("requests", "blobs") if _BLOB_PATH.match(request.path) else ("requests",)
+        self.state.enter(kinds)
+        try:
+            outcome = self.faults.handle(request, self._route)
+            entry = LoggedRequest(
+                request.method,
+                request.path,
+                request.query_string.decode(),
+                outcome.response.status_code,
+                outcome.counted,
+                sobject=outcome.sobject,
+                faults=outcome.fired,
+            )
+            self.state.log(entry)
+            length = outcome.response.content_length
+            body = outcome.response(environ, start_response)
+        except BaseException:
+            self.state.leave(kinds)
+            raise
+        return _gauged(body, lambda: self.state.leave(kinds), length)
 
     def _route(self, request: Request) -> tuple[Response, bool]:
         if self.replay is not None:
@@ -328,6 +338,38 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _error(error: ApiError) -> Response:
     return _json(error.body(), error.status)
+
+
+def _gauged(body: Iterable[bytes], leave: Callable[[], None], length: int | None) -> Iterator[bytes]:
+    """The body as it was, leaving the in-flight gauge as its last byte goes out.
+
+    With a Content-Length the request leaves just before the piece that completes it is sent, so a
+    client holding the whole answer never finds its request still counted (leaving on close, after
+    the last write, would race with the client's next request). A body cut short (dropped
+    connection) or without a length leaves when the server closes it.
+    """
+    left = False
+
+    def finish() -> None:
+        nonlocal left
+        if not left:
+            left = True
+            leave()
+
+    sent = 0
+    try:
+        if length == 0:
+            finish()
+        for piece in body:
+            sent += len(piece)
+            if length is not None and sent >= length:
+                finish()
+            yield piece
+    finally:
+        finish()
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _stream(path: Path) -> Iterator[bytes]:

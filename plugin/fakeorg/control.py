@@ -110,4 +110,5 @@ class Control:
             "misses": state.misses,
             "open_cursors": state.open_cursors,
             "bulk_overrides": {k: dataclasses.asdict(v) for k, v in state.bulk_overrides().items()},
+            "in_flight": state.in_flight(),
         }

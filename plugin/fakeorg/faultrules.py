@@ -90,7 +90,7 @@ class Respond(_Rule):
     """Answer instead of the org: a Salesforce error list, an HTML/empty page, or a raw body."""
 
     action: Literal["respond"]
-    status: Annotated[int, Field(ge=300, le=599)] | None = None
+    status: Annotated[int, Field(ge=200, le=599)] | None = None
     error_code: str | None = None
     message: str | None = None
     body: str | None = None
@@ -106,6 +106,9 @@ class Respond(_Rule):
             raise ValueError(f"status is required unless error_code is one of {known}")
         if self.message and not self.error_code:
             raise ValueError("message needs an error_code")
+        if self.status is not None and self.status < 300 and (self.body is None or self.error_code):
+            # A 2xx answer stands in for a good one with wrong content (a corrupted or short file).
+            raise ValueError("a 2xx status needs a body (and no error_code)")
         return self
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -79,6 +79,8 @@ class ServerState:
         self._locator_seq = 0
         self._bulk: dict[str, BulkJobOverride] = {}
         self._reset_hooks: list[Callable[[], None]] = []
+        self._in_flight: Counter[str] = Counter()
+        self._max_in_flight: Counter[str] = Counter()
         self.stopping = threading.Event()
 
     # --- sessions --------------------------------------------------------------------------
@@ -172,6 +174,27 @@ class ServerState:
         with self._lock:
             return list(self._misses)
 
+    # --- requests in flight (a gauge: tests prove a client's concurrency bound with it) -----
+
+    def enter(self, kinds: tuple[str, ...]) -> None:
+        """A request of these kinds (e.g. ``requests``, ``blobs``) started; raises each gauge's peak."""
+        with self._lock:
+            for kind in kinds:
+                self._in_flight[kind] += 1
+                self._max_in_flight[kind] = max(self._max_in_flight[kind], self._in_flight[kind])
+
+    def leave(self, kinds: tuple[str, ...]) -> None:
+        """The request's answer was sent (or its connection dropped)."""
+        with self._lock:
+            for kind in kinds:
+                self._in_flight[kind] -= 1
+
+    def in_flight(self) -> dict[str, dict[str, int]]:
+        """Per kind: requests being answered now, and the most there ever were at once."""
+        with self._lock:
+            kinds = sorted(set(self._in_flight) | set(self._max_in_flight))
+            return {k: {"now": self._in_flight[k], "max": self._max_in_flight[k]} for k in kinds}
+
     # --- cursors ---------------------------------------------------------------------------
 
     def open_cursor(self, cursor: Cursor) -> str:
@@ -237,6 +260,8 @@ class ServerState:
             self._misses.clear()
             self._cursors.clear()
             self._bulk.clear()
+            # Requests still being answered stay counted; only the peaks start again.
+            self._max_in_flight = Counter({k: v for k, v in self._in_flight.items() if v})
             hooks = list(self._reset_hooks)
         for hook in hooks:
             hook()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.errors import BackupRequestError
-from plugin.salesforce.plan import invalid_object_names
+from plugin.salesforce.plan import CONTENT_VERSIONS, invalid_object_names
 
 BACKUP_TYPES = ("full", "incremental", "files_only")
 MAX_FILTER = 2000
@@ -28,6 +28,7 @@ class BackupOptions:
     compression: bool = False
     parallel_downloads: int = 5
     output_directory: str | None = None  # absolute, resolved, inside an allowed root
+    content_versions: str = "all"  # all versions of every file, or "latest" (IsLatest) only
 
 
 def normalise_since(raw: str) -> str:
@@ -89,6 +90,24 @@ def confine_output(raw: str, home: Path, env: Mapping[str, str] | None = None) -
     return str(resolved)
 
 
+def recheck_backup_directory(raw: str) -> Path:
+    """The worker's check of the folder the request validated: still no symlink on its way.
+
+    The request resolved every link when it was made; a link put into the path since (between
+    request and run) would redirect the backup, so the worker refuses it.
+
+    Raises:
+        BackupRequestError: the path now leads somewhere else.
+    """
+    path = Path(raw)
+    if not path.is_absolute() or ".." in path.parts or path.parent.resolve() != path.parent:
+        raise BackupRequestError(
+            f"The backup folder {raw} now resolves to {path.parent.resolve() / path.name} (a symlink on the way "
+            "was added after the request). Remove the link, or start a new backup with another output_directory."
+        )
+    return path
+
+
 def validate_request(
     *,
     home: Path,
@@ -101,6 +120,7 @@ def validate_request(
     compression: Any = False,
     parallel_downloads: Any = 5,
     output_directory: Any = None,
+    content_versions: Any = "all",
     env: Mapping[str, str] | None = None,
 ) -> BackupOptions:
     """Check and normalise every argument of ``salesforce_backup``.
@@ -124,11 +144,21 @@ def validate_request(
         or not (1 <= parallel_downloads <= 10)
     ):
         raise BackupRequestError(f"parallel_downloads={parallel_downloads!r} must be a whole number from 1 to 10.")
+    if content_versions not in CONTENT_VERSIONS:
+        raise BackupRequestError(
+            f"content_versions={content_versions!r} is not one of {', '.join(CONTENT_VERSIONS)} "
+            "(all: every version of every file; latest: only the current version)."
+        )
     since = None
     if since_date is not None and since_date != "":
         if not isinstance(since_date, str):
             raise BackupRequestError("since_date must be an ISO date string such as 2024-01-31.")
         since = normalise_since(since_date)
+        if backup_type == "full":
+            raise BackupRequestError(
+                "since_date applies to incremental and files_only backups; a full backup exports every row. "
+                'Pass backup_type="incremental" to back up changes since that date, or leave since_date out.'
+            )
     names: Sequence[Any] = objects_filter or ()
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -148,6 +178,11 @@ def validate_request(
         if not isinstance(output_directory, str):
             raise BackupRequestError("output_directory must be a folder path string.")
         output = confine_output(output_directory, home, env)
+    if content_versions == "latest" and not include_files:
+        raise BackupRequestError(
+            'content_versions="latest" picks which ContentVersion files to back up, but include_files is false; '
+            "enable include_files or leave content_versions out."
+        )
     if backup_type == "files_only" and not (include_files or include_attachments or include_documents):
         raise BackupRequestError(
             "backup_type=files_only with include_files, include_attachments and include_documents all false "
@@ -163,4 +198,5 @@ def validate_request(
         compression=compression,
         parallel_downloads=parallel_downloads,
         output_directory=output,
+        content_versions=content_versions,
     )

@@ -109,7 +109,8 @@ class JobRuntime:
         api_version = config.api_version(self.env)
         org_id = self.resolve_org_id(credentials, api_version)
         job_id = new_job_id()
-        root = Path(options.output_directory) if options.output_directory else backups_root(self.home)
+        # Resolved now, so the worker can tell a symlink put on the way later (options.recheck_backup_directory).
+        root = Path(options.output_directory) if options.output_directory else backups_root(self.home.resolve())
         directory = root / org_id / f"{folder_stamp(datetime.now(UTC))}-{job_id}"
         payload = JobRequested(
             job_id=job_id,

@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,19 @@ from events.vocabulary import (
 )
 from plugin import config
 from plugin.errors import PluginError
+from plugin.jobs.options import recheck_backup_directory
 from plugin.log_setup import configure_logging
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.export import Exporter, ExportOptions, Progress
+from plugin.salesforce.manifest import read_manifest
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
+from plugin.salesforce.window import Window, base_end, choose_window, uncovered
 from projections import ProjectionStore
 
 log = structlog.get_logger("sfbackup.worker")
 TERMINAL = {"job.completed", "job.failed", "job.cancelled", "job.interrupted"}
+BASE_CANDIDATES = 100  # completed backups looked at for the base of an incremental one
 
 
 class JobWorker:
@@ -109,14 +114,19 @@ class JobWorker:
                     f"{request.org_id}. Start a new backup.",
                     code="ORG_CHANGED",
                 )
-            since, base = self._window(request, identity.org_id)
+            window = self._window(request, identity.org_id)
             if not request.backup_directory:
                 raise SalesforceError("The job request names no backup folder.", code="NO_TARGET")
+            final = recheck_backup_directory(request.backup_directory)
             options = ExportOptions(
                 job_id=self.job_id,
                 backup_type=request.backup_type,
-                since=since,
-                base_backup=base,
+                since=window.since,
+                base_backup=window.base_backup,
+                window_source=window.source,
+                overlap_seconds=window.overlap_seconds,
+                content_versions=request.content_versions,
+                output_directory=request.output_directory,
                 objects_filter=request.objects_filter,
                 include_files=request.include_files,
                 include_attachments=request.include_attachments,
@@ -124,7 +134,6 @@ class JobWorker:
                 compression=request.compression,
                 parallel_downloads=request.parallel_downloads,
             )
-            final = Path(request.backup_directory)
 
             def on_plan(selection: ObjectSelection) -> None:
                 self.phase = "exporting"
@@ -188,21 +197,44 @@ class JobWorker:
         log.info("job completed", job_id=self.job_id, records=result.records, files=result.files)
         return 0
 
-    def _window(self, request: JobRequested, org_id: str) -> tuple[str | None, dict[str, Any] | None]:
-        """The incremental window: since_date if given, else since the last completed backup of the org."""
-        if request.backup_type != "incremental":
-            return None, None
-        if request.since_date:
-            return request.since_date, None
-        base = ProjectionStore(self.log).latest_backup(org_id)
-        if base is None or not base.started_at:
-            return None, None  # no earlier backup: the first incremental one is a full export
-        since = base.started_at[:19] + "Z"
-        return since, {
-            "job_id": base.job_id,
-            "backup_directory": base.backup_directory,
-            "started_at": base.started_at,
+    def _window(self, request: JobRequested, org_id: str) -> Window:
+        """The window (plugin/salesforce/window.py): since_date, else the newest completed backup of
+        the org that covered everything this one asks for (a narrower one would hide changes)."""
+        if request.backup_type != "incremental" or request.since_date:
+            return choose_window(request.backup_type, request.since_date)
+        include = {
+            "include_files": request.include_files,
+            "include_attachments": request.include_attachments,
+            "include_documents": request.include_documents,
         }
+        passed_over: list[dict[str, str]] = []
+        store = ProjectionStore(self.log)
+        for offset in range(0, BASE_CANDIDATES, 20):
+            for base in store.backups(limit=20, offset=offset, org_id=org_id):
+                manifest = read_manifest(Path(base.backup_directory)) if base.backup_directory else None
+                reason = uncovered(
+                    manifest,
+                    objects_filter=request.objects_filter,
+                    include=include,
+                    content_versions=request.content_versions,
+                )
+                if reason is not None:
+                    passed_over.append({"job_id": base.job_id, "reason": reason})
+                    continue
+                end = base_end(base.started_at, manifest)
+                described = {
+                    "job_id": base.job_id,
+                    "backup_directory": base.backup_directory,
+                    "backup_type": base.backup_type,
+                    "started_at": base.started_at,
+                    "window_end": end,
+                    "manifest_sha256": base.manifest_sha256,
+                    "newer_backups_passed_over": passed_over[:10],
+                }
+                return choose_window(request.backup_type, None, base=described, base_window_end=end)
+        # No base: the incremental backup is a full export (the manifest says which were passed over).
+        window = choose_window(request.backup_type, None)
+        return replace(window, base_backup={"newer_backups_passed_over": passed_over[:10]}) if passed_over else window
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,18 +116,23 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
             Literal["full", "incremental", "files_only"],
             Field(
                 description="full: every object; incremental: rows changed since the last backup of this "
-                "org (or since_date); files_only: ContentVersion/Attachment/Document and their bodies"
+                "org (or since_date), deletions included; files_only: ContentVersion/Attachment/Document, "
+                "their bodies and ContentDocumentLink"
             ),
         ] = "incremental",
         since_date: Annotated[
             str | None,
-            Field(max_length=64, description="ISO date/datetime; incremental window start (default: last backup)"),
+            Field(
+                max_length=64,
+                description="ISO date/datetime: start of an incremental or files_only window (default for "
+                "incremental: the last backup of this org, minus a 5-minute overlap); not with full",
+            ),
         ] = None,
         objects_filter: Annotated[
             list[Annotated[str, Field(max_length=255)]] | None,
             Field(max_length=MAX_FILTER, description='Only these sObject API names, e.g. ["Account", "Invoice__c"]'),
         ] = None,
-        include_files: Annotated[bool, Field(description="ContentVersion bodies")] = True,
+        include_files: Annotated[bool, Field(description="ContentVersion bodies (Salesforce Files)")] = True,
         include_attachments: Annotated[bool, Field(description="Attachment bodies")] = True,
         include_documents: Annotated[bool, Field(description="Document bodies")] = True,
         compression: Annotated[bool, Field(description="gzip the CSV files (data/<Object>.csv.gz)")] = False,
@@ -136,6 +141,10 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
             str | None,
             Field(max_length=4096, description="Folder for backups (inside SFBACKUP_HOME or SFBACKUP_ALLOWED_OUTPUT)"),
         ] = None,
+        content_versions: Annotated[
+            Literal["all", "latest"],
+            Field(description="Salesforce Files: every version (all) or only the current one (latest)"),
+        ] = "all",
     ) -> Annotated[CallToolResult, StartResult]:
         """Start a backup of the Salesforce org in the background and answer at once with its job id.
 
@@ -156,6 +165,7 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 compression=compression,
                 parallel_downloads=parallel_downloads,
                 output_directory=output_directory,
+                content_versions=content_versions,
             )
             job = runtime.start_backup(
                 options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}", spawn=False

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -45,6 +46,12 @@ _LOGIN_PATH = re.compile(r"^/services/(Soap/u/|oauth2/token)")
 _ORG_ID_IN_TOKEN = re.compile(r"^(00D[0-9A-Za-z]{12})!")
 _RETRYABLE_CODES = {"REQUEST_LIMIT_EXCEEDED", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 CHUNK = 1 << 20
+
+
+class Writable(Protocol):
+    """Where a downloaded body goes: a file, or a wrapper that also hashes what passes."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,8 @@ class OrgClient:
             login_domain=credentials.domain or "login",
         )
         self.api_calls = 0
+        self.logins = 0 if credentials.kind == "session" else 1
+        self._login_lock = threading.Lock()
         self.session.hooks["response"].append(self._count)
         with translate_errors(can_relogin=credentials.can_relogin):
             self.sf = self._connect()
@@ -229,6 +238,32 @@ class OrgClient:
     @property
     def instance_url(self) -> str:
         return f"https://{self.sf.sf_instance}"
+
+    @property
+    def session_token(self) -> str:
+        """The session id requests carry now (changes when ``renew_session`` logs in again)."""
+        return str(self.sf.session_id)
+
+    def renew_session(self, stale_token: str) -> None:
+        """Log in again after a 401 on ``stale_token``; thread-safe, one login per expiry.
+
+        Callers that saw the same expired token at once (parallel downloads) share one login: a
+        caller whose token was already replaced just retries with the new one. For the paths
+        simple-salesforce does not refresh itself (blob downloads, Bulk 2.0).
+
+        Raises:
+            SalesforceAuthError: session-only credentials (with how to refresh them), or the login
+                was refused.
+        """
+        with self._login_lock:
+            if self.session_token != stale_token:
+                return
+            if not self.credentials.can_relogin:
+                with translate_errors(can_relogin=False):
+                    raise SalesforceExpiredSession(self.instance_url, 401, "session", b"INVALID_SESSION_ID")
+            with translate_errors(can_relogin=True):
+                self.sf = self._connect()
+            self.logins += 1
 
     def close(self) -> None:
         self.session.close()
@@ -273,6 +308,12 @@ class OrgClient:
             raise SalesforceDataError(f"The describe of {object_name} has no field list.", object_name=object_name)
         return body
 
+    def get_deleted(self, object_name: str, *, start: str, end: str) -> dict[str, Any]:
+        """sObject Get Deleted: ids deleted in [start, end) (Salesforce ignores seconds) from the
+        delete log, which also holds rows already purged from the recycle bin."""
+        query = urlencode({"start": start, "end": end})
+        return self._get_json(f"sobjects/{object_name}/deleted/?{query}", object_name).data
+
     def limits(self) -> dict[str, Any]:
         with translate_errors(can_relogin=self.credentials.can_relogin):
             body = self.sf.limits()
@@ -289,7 +330,7 @@ class OrgClient:
                     return
             yield record
 
-    def download(self, url_path: str, out: IO[bytes], *, object_name: str) -> tuple[int, str]:
+    def download(self, url_path: str, out: Writable, *, object_name: str) -> tuple[int, str]:
         """Stream a blob (``/services/data/vNN.N/sobjects/<Obj>/<Id>/<Field>``) into ``out``.
 
         Returns (bytes written, sha256 hex). The body never sits in memory whole.

@@ -16,25 +16,33 @@ from pathlib import Path
 from typing import Any
 
 from plugin.salesforce.client import OrgClient, OrgIdentity
+from plugin.salesforce.compression import compression_section
 from plugin.salesforce.csvout import CsvSink
-from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.deleted import NOT_REPLICATEABLE, capture_deleted
+from plugin.salesforce.download import FileDownloader
+from plugin.salesforce.errors import SalesforceAuthError, SalesforceError
 from plugin.salesforce.files import (
     DownloadReport,
-    FileDownloader,
     FileResult,
     FileTask,
     tasks_for,
     write_index,
 )
+from plugin.salesforce.links import LinkedExport, export_linked, links_of
+from plugin.salesforce.links import manifest_entry as linked_entry
 from plugin.salesforce.manifest import MANIFEST_NAME, write_manifest
 from plugin.salesforce.plan import (
     FILE_OBJECTS,
+    LINKED_OBJECTS,
     FieldPlan,
     ObjectSelection,
     build_soql,
     plan_fields,
+    record_conditions,
+    replicateable_objects,
     select_objects,
 )
+from plugin.salesforce.window import Window, manifest_section
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports inside one object
 
@@ -51,6 +59,14 @@ class ExportOptions:
     include_documents: bool = True
     compression: bool = False
     parallel_downloads: int = 5
+    content_versions: str = "all"  # or "latest": ContentVersion rows (and bodies) with IsLatest only
+    window_source: str = "none"  # since_date | last_backup | none (plugin/salesforce/window.py)
+    overlap_seconds: int | None = None
+    output_directory: str | None = None
+
+    @property
+    def window(self) -> Window:
+        return Window(self.since, self.window_source, self.base_backup, self.overlap_seconds)
 
     @property
     def include(self) -> dict[str, bool]:
@@ -131,6 +147,9 @@ class Exporter:
         self.files = 0
         self.bytes = 0
         self._last_report = 0.0
+        self.linked: dict[str, LinkedExport] = {}
+        self._available: set[str] = set()
+        self.started_at = ""  # when run() began: the end of the incremental window
 
     # -- progress -------------------------------------------------------------------------------
     def _percent(self, done: int, total: int, files_done: int = 0, files_total: int = 0) -> int:
@@ -149,7 +168,7 @@ class Exporter:
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> ExportResult:
         started = time.monotonic()
-        started_at = utc_now()
+        started_at = self.started_at = utc_now()
         if self.final_dir.exists():
             raise ExportFailedError(
                 f"The backup folder {self.final_dir} already exists; refusing to overwrite a backup.",
@@ -170,6 +189,9 @@ class Exporter:
             include=self.options.include,
         )
         self.on_plan(selection)
+        self._available = {
+            str(e["name"]) for e in global_describe.data["sobjects"] if isinstance(e, dict) and e.get("queryable")
+        }
 
         total = len(selection.objects)
         entries: dict[str, dict[str, Any]] = {}
@@ -181,7 +203,13 @@ class Exporter:
                 Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)),
                 force=True,
             )
-            entry, object_tasks = self._export_object(name, done, total)
+            object_tasks: list[FileTask] = []
+            if name in LINKED_OBJECTS:
+                entry = self._export_linked(name, done, total)
+            else:
+                entry, object_tasks = self._export_object(name, done, total)
+                if record_conditions(name, content_versions=self.options.content_versions):
+                    entry["content_versions"] = "latest: rows with IsLatest = true only"
             entries[name] = entry
             tasks.extend(object_tasks)
             self._report(
@@ -199,6 +227,8 @@ class Exporter:
                 force=True,
             )
 
+        if self.options.since:
+            self._capture_deleted(selection.objects, replicateable_objects(global_describe.data), entries)
         report = self._download(tasks, total)
         results, failures = report.results, report.failures
         errors = [
@@ -211,12 +241,14 @@ class Exporter:
             }
             for t, e in failures
         ]
+        auth = next((e for _, e in failures if isinstance(e, SalesforceAuthError)), None)
+        if auth is not None:
+            raise auth  # says how to get a session that lasts (or that the login was refused)
         if failures:
-            first = failures[0][1]
+            shown = "; ".join(f"{e['object']} {e['record_id']}: {e['code']}: {e['message']}" for e in errors[:3])
             raise ExportFailedError(
-                f"{len(failures)} of {len(tasks)} file bodies could not be downloaded "
-                f"(first: {errors[0]['object']} {errors[0]['record_id']}: {first}). "
-                "The partial backup was kept; start the backup again to retry.",
+                f"{len(failures)} of {len(tasks)} file bodies could not be downloaded ({shown}). "
+                "None of them was kept as good. The partial backup was kept; start the backup again to retry.",
                 code="FILES_FAILED",
                 retryable=True,
             )
@@ -248,12 +280,18 @@ class Exporter:
             "started_at": started_at,
             "finished_at": utc_now(),
             "duration_seconds": round(duration, 3),
+            "window": manifest_section(self.options.window, backup_type=self.options.backup_type, end=started_at),
             "options": {
+                "backup_type": self.options.backup_type,
+                "since_date": self.options.since if self.options.window_source == "since_date" else None,
                 "objects_filter": list(self.options.objects_filter),
                 **self.options.include,
+                "content_versions": self.options.content_versions,
                 "compression": "gzip" if self.options.compression else None,
                 "parallel_downloads": self.options.parallel_downloads,
+                "output_directory": self.options.output_directory,
             },
+            "compression": compression_section(self.partial_dir, enabled=self.options.compression),
             "null_handling": "null and empty text are both written as an empty cell",
             "objects": entries,
             "totals": {
@@ -266,6 +304,9 @@ class Exporter:
                 "bytes": self.bytes,
                 "index": "files/index.csv",
                 "by_object": by_object,
+                "checks": "size against ContentSize/BodyLength, MD5 against ContentVersion.Checksum; sha256 recorded",
+                "retried": report.retried,
+                "linked_records": "files/index.csv linked_record_ids: ContentDocumentLink, ParentId or FolderId",
             },
             "errors": errors,
             "warnings": [n.to_dict() for n in report.notes],
@@ -293,8 +334,10 @@ class Exporter:
         describe = self.client.describe(name)
         _write_bytes(self.partial_dir / "describe" / f"{name}.json", describe.raw)
         plan: FieldPlan = plan_fields(describe.data)
-        since = self.options.since if self.options.backup_type == "incremental" else None
-        soql = build_soql(plan, since=since)
+        since = self.options.since  # set only when a window applies (window.py)
+        soql = build_soql(
+            plan, since=since, where=record_conditions(name, content_versions=self.options.content_versions)
+        )
         want_bodies = bool(plan.blob_fields) and FILE_OBJECTS.get(name, "include_files") in {
             k for k, v in self.options.include.items() if v
         }
@@ -336,7 +379,7 @@ class Exporter:
             entry["window"] = (
                 {"field": plan.change_field, "after": since}
                 if plan.change_field
-                else {"note": "no change-tracking field: exported in full"}
+                else {"note": "no SystemModstamp or LastModifiedDate: every row exported (changes cannot be told)"}
             )
         return entry, tasks
 
@@ -378,8 +421,61 @@ class Exporter:
                 )
 
             report = downloader.run(tasks, on_done=done)
-        write_index(self.partial_dir / "files" / "index.csv", report.results)
+        write_index(self.partial_dir / "files" / "index.csv", report.results, links_of(self.linked))
         return report
+
+    # -- files: linked objects and deletions (links.py, deleted.py) --------------------------------
+    def _export_linked(self, name: str, done: int, total: int) -> dict[str, Any]:
+        """A linked object (ContentDocumentLink): filtered queries per chunk of parent ids."""
+        describe = self.client.describe(name)
+        _write_bytes(self.partial_dir / "describe" / f"{name}.json", describe.raw)
+        plan = plan_fields(describe.data)
+        sink = CsvSink(self.partial_dir / "data" / f"{name}.csv", plan.columns, compress=self.options.compression)
+
+        def counted() -> None:
+            self.records += 1
+            self._report(Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)))
+
+        try:
+            result = export_linked(self.client, plan, sink, available=self._available, on_record=counted)
+        except BaseException:
+            sink.abort()
+            raise
+        sha = sink.close()
+        self.linked[name] = result
+        return {
+            "status": "exported",
+            "records": sink.rows,
+            "deleted_records": result.deleted,
+            "fields": len(plan.columns),
+            "method": "rest",
+            "query": "queryAll",
+            "file": str(sink.path.relative_to(self.partial_dir)),
+            "sha256": sha,
+            "bytes": sink.path.stat().st_size,
+            "compression": "gzip" if self.options.compression else None,
+            **linked_entry(
+                result, plan, objects_filter=self.options.objects_filter, windowed=self.options.since is not None
+            ),
+        }
+
+    def _capture_deleted(self, names: list[str], replicateable: frozenset[str], entries: dict[str, Any]) -> None:
+        """Incremental windows: each replicateable object's deletions from the delete log."""
+        assert self.options.since is not None
+        end = self.started_at
+        for name in names:
+            if name not in replicateable:
+                entries[name]["deleted"] = {"status": "not captured", "reason": NOT_REPLICATEABLE}
+                continue
+            entry, _ = capture_deleted(
+                self.client,
+                name,
+                since=self.options.since,
+                end=end,
+                data_dir=self.partial_dir / "data",
+                compress=self.options.compression,
+            )
+            entries[name]["deleted"] = entry
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,30 +1,34 @@
-"""File bodies (base64 fields): streamed to ``files/<Object>/<Id>.<ext>``, checked, indexed.
+"""File bodies (base64 fields): what to download, where it goes, and ``files/index.csv``.
 
-Each body goes to a ``.part`` file first, is checked against the size the record announced, and
-only then renamed into place; ``files/index.csv`` links every body to its record and checksum.
+A body goes to ``files/<Object>/<Id>.<ext>``: the object and field names come from the describe,
+the Id is checked against the Salesforce Id shape and the extension against a short alphanumeric
+pattern, so no value of a record (a file name, a Type) can ever lead a write outside ``files/``.
+The downloading itself (retries, checks, re-login) lives in ``download.py``.
+
+``files/index.csv`` has one row per body and names every record the file belongs to in
+``linked_record_ids`` (``;``-separated): a restore uploads each file once, then links it to each
+of those records (for ContentVersion: ContentDocumentLink, whose ShareType and Visibility are in
+``data/ContentDocumentLink.csv``; for Attachment: ParentId; for Document: FolderId).
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import re
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugin.salesforce.client import OrgClient
-from plugin.salesforce.errors import SalesforceDataError, SalesforceError, SalesforceNotFoundError
-from plugin.salesforce.plan import SIZE_FIELDS
+from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.plan import OBJECT_NAME, SIZE_FIELDS
 
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")
+MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 # Which field links a file to the record it belongs to.
 PARENT_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "ContentVersion": ("FirstPublishLocationId", "ContentDocumentId"),
+    "ContentVersion": ("FirstPublishLocationId",),
     "Attachment": ("ParentId",),
     "Document": ("FolderId",),
 }
@@ -33,7 +37,22 @@ NAME_FIELDS: Mapping[str, tuple[str, ...]] = {
     "Attachment": ("Name",),
     "Document": ("Name", "DeveloperName"),
 }
-INDEX_COLUMNS = ["object", "record_id", "field", "parent_id", "name", "path", "bytes", "sha256"]
+# Salesforce's own checksum of a body, where the object has one (ContentVersion.Checksum is MD5).
+CHECKSUM_FIELDS: Mapping[str, str] = {"ContentVersion": "Checksum"}
+INDEX_COLUMNS = [
+    "object",
+    "record_id",
+    "field",
+    "parent_id",
+    "content_document_id",
+    "version_number",
+    "is_latest",
+    "linked_record_ids",
+    "name",
+    "path",
+    "bytes",
+    "sha256",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,10 @@ class FileTask:
     parent_id: str | None
     name: str | None
     deleted: bool = False  # the record is in the recycle bin
+    expected_md5: str | None = None
+    document_id: str | None = None  # ContentVersion: the ContentDocument the version belongs to
+    version_number: str | None = None
+    is_latest: bool | None = None
 
     def relative_path(self, primary: bool = True) -> str:
         stem = self.record_id if primary else f"{self.record_id}.{self.field}"
@@ -59,6 +82,7 @@ class FileResult:
     path: str
     size: int
     sha256: str
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,11 @@ class DownloadReport:
     failures: list[tuple[FileTask, SalesforceError]]
     notes: list[FileNote]
 
+    @property
+    def retried(self) -> int:
+        """Bodies that needed more than one attempt (dropped connections, wrong sizes)."""
+        return sum(1 for r in self.results if r.attempts > 1)
+
 
 def _suffix(name: Any) -> str | None:
     if not isinstance(name, str) or "." not in name:
@@ -93,122 +122,87 @@ def _suffix(name: Any) -> str | None:
 
 
 def file_extension(object_name: str, record: Mapping[str, Any]) -> str | None:
-    """The real extension of a body (never the FileType enum), if it is a safe one."""
+    """The real extension of a body (never the FileType enum), lower-cased, if it is a safe one.
+
+    ContentVersion: FileExtension (else the client path's); Document: Type, which holds the
+    extension (else the name's); Attachment: the name's. Anything but 1-16 letters and digits
+    (``..``, a slash, a long string) gives no extension at all.
+    """
     if object_name == "ContentVersion":
         ext = record.get("FileExtension") or _suffix(record.get("PathOnClient"))
     elif object_name == "Document":
         ext = record.get("Type") or _suffix(record.get("Name"))
     else:
         ext = _suffix(record.get("Name"))
-    return ext if isinstance(ext, str) and EXTENSION.match(ext) else None
+    return ext.lower() if isinstance(ext, str) and EXTENSION.match(ext) else None
+
+
+def _size(value: Any) -> int | None:
+    return int(str(value)) if value is not None and str(value).isdigit() else None
 
 
 def tasks_for(object_name: str, record: Mapping[str, Any], blob_fields: Iterable[str]) -> list[FileTask]:
-    """Download tasks for one record; records without an announced body get none."""
+    """Download tasks for one record; records without a usable Id (or odd names) get none."""
     rid = record.get("Id")
-    if not isinstance(rid, str) or not RECORD_ID.match(rid):
+    if not isinstance(rid, str) or not RECORD_ID.match(rid) or not OBJECT_NAME.match(object_name):
         return []
     size_field = SIZE_FIELDS.get(object_name)
-    size_value = record.get(size_field) if size_field else None
-    expected = int(str(size_value)) if size_value is not None and str(size_value).isdigit() else None
+    expected = _size(record.get(size_field)) if size_field else None
     parent = next((record.get(f) for f in PARENT_FIELDS.get(object_name, ()) if record.get(f)), None)
     name = next((record.get(f) for f in NAME_FIELDS.get(object_name, ()) if record.get(f)), None)
-    ext = file_extension(object_name, record)
+    checksum = record.get(CHECKSUM_FIELDS.get(object_name, ""))
+    latest = record.get("IsLatest") if object_name == "ContentVersion" else None
+    document = record.get("ContentDocumentId") if object_name == "ContentVersion" else None
+    version = record.get("VersionNumber") if object_name == "ContentVersion" else None
     return [
-        FileTask(object_name, rid, f, ext, expected, str(parent) if parent else None, str(name) if name else None)
+        FileTask(
+            object_name,
+            rid,
+            f,
+            file_extension(object_name, record),
+            expected,
+            str(parent) if parent else None,
+            str(name) if name else None,
+            deleted=record.get("IsDeleted") is True,
+            expected_md5=checksum.lower() if isinstance(checksum, str) and MD5_HEX.match(checksum) else None,
+            document_id=str(document) if document else None,
+            version_number=str(version) if version is not None else None,
+            is_latest=latest if isinstance(latest, bool) else None,
+        )
         for f in blob_fields
+        if OBJECT_NAME.match(f)
     ]
 
 
-class FileDownloader:
-    """Downloads bodies with at most ``parallel`` requests in flight."""
-
-    def __init__(self, client: OrgClient, root: Path, *, parallel: int) -> None:
-        self.client = client
-        self.root = root
-        self.parallel = max(1, min(10, parallel))
-        self._lock = threading.Lock()
-        self._notes: list[FileNote] = []
-
-    def _fetch(self, task: FileTask, part: Path) -> tuple[int, str]:
-        url = f"/services/data/v{self.client.api_version}/sobjects/{task.object}/{task.record_id}/{task.field}"
-        with open(part, "wb") as out:
-            size, sha = self.client.download(url, out, object_name=task.object)
-            out.flush()
-            os.fsync(out.fileno())
-        return size, sha
-
-    def _one(self, task: FileTask, primary: bool) -> FileResult | FileNote:
-        rel = task.relative_path(primary)
-        final = self.root / rel
-        final.parent.mkdir(parents=True, exist_ok=True)
-        part = final.with_name(final.name + ".part")
-        try:
-            size, sha = self._fetch(task, part)
-        except SalesforceNotFoundError:
-            part.unlink(missing_ok=True)
-            if task.deleted:
-                return FileNote(task, "record is in the recycle bin and Salesforce no longer serves its body")
-            if not task.expected_size:
-                return FileNote(task, "no body (Salesforce has none for this record)")
-            raise
-        note = None
-        if task.expected_size is not None and size != task.expected_size:
-            # A short transfer is caught by the HTTP layer; a stable body whose size disagrees with the
-            # record's size field is kept (the bytes are what the org holds) and reported.
-            again, sha_again = self._fetch(task, part)
-            if (again, sha_again) != (size, sha):
-                part.unlink(missing_ok=True)
-                raise SalesforceDataError(
-                    f"{task.object} {task.record_id}: two downloads gave different bodies "
-                    f"({size} and {again} bytes; the record says {task.expected_size})",
-                    code="UNSTABLE_BODY",
-                    retryable=True,
-                    object_name=task.object,
-                )
-            note = FileNote(task, f"body has {size} bytes, the record says {task.expected_size}", downloaded=True)
-        part.replace(final)
-        result = FileResult(task, rel, size, sha)
-        if note is not None:
-            with self._lock:
-                self._notes.append(note)
-        return result
-
-    def run(self, tasks: list[FileTask], *, on_done: Callable[[FileResult], None]) -> DownloadReport:
-        """Download every task; a failure never stops the others."""
-        report = DownloadReport([], [], [])
-        self._notes = report.notes
-        seen: set[tuple[str, str]] = set()
-        jobs: list[tuple[FileTask, bool]] = []
-        for task in tasks:
-            key = (task.object, task.record_id)
-            jobs.append((task, key not in seen))
-            seen.add(key)
-        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="sfbackup-dl") as pool:
-            futures = {pool.submit(self._one, t, primary): t for t, primary in jobs}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except SalesforceError as e:
-                    report.failures.append((task, e))
-                    continue
-                if isinstance(outcome, FileNote):
-                    report.notes.append(outcome)
-                    continue
-                report.results.append(outcome)
-                on_done(outcome)
-        report.results.sort(key=lambda r: (r.task.object, r.task.record_id, r.task.field))
-        report.notes.sort(key=lambda n: (n.task.object, n.task.record_id, n.task.field))
-        return report
+def linked_records(task: FileTask, links: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every record a file belongs to: its ContentDocumentLinks, else its parent."""
+    if task.document_id is not None and task.document_id in links:
+        return sorted(set(links[task.document_id]))
+    return [task.parent_id] if task.parent_id else []
 
 
-def write_index(path: Path, results: Iterable[FileResult]) -> None:
-    """``files/index.csv``: one row per body, linking it to its record and checksum."""
+def write_index(path: Path, results: Iterable[FileResult], links: Mapping[str, Sequence[str]] | None = None) -> None:
+    """``files/index.csv``: one row per body, linking it to its records and checksum."""
+    links = links or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")
         writer.writerow(INDEX_COLUMNS)
         for r in results:
             t = r.task
-            writer.writerow([t.object, t.record_id, t.field, t.parent_id or "", t.name or "", r.path, r.size, r.sha256])
+            writer.writerow(
+                [
+                    t.object,
+                    t.record_id,
+                    t.field,
+                    t.parent_id or "",
+                    t.document_id or "",
+                    t.version_number or "",
+                    "" if t.is_latest is None else ("true" if t.is_latest else "false"),
+                    ";".join(linked_records(t, links)),
+                    t.name or "",
+                    r.path,
+                    r.size,
+                    r.sha256,
+                ]
+            )

@@ -20,6 +20,19 @@ FILE_OBJECTS: Mapping[str, str] = {
     "Attachment": "include_attachments",
     "Document": "include_documents",
 }
+# Objects about files without bodies: planned, and excluded, together with ContentVersion.
+FILE_METADATA: Mapping[str, str] = {
+    "ContentDocument": "include_files",
+    "ContentDocumentLink": "include_files",
+}
+# Salesforce refuses these unfiltered; they are exported by filtered queries, one per chunk of
+# parent ids, once the other objects are done (links.py). Object -> the parent id field.
+LINKED_OBJECTS: Mapping[str, str] = {"ContentDocumentLink": "ContentDocumentId"}
+# Where ContentDocumentLink's parent ids come from, best first (the Id query is cheap).
+LINK_SOURCES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "ContentDocumentLink": (("ContentDocument", "Id"), ("ContentVersion", "ContentDocumentId")),
+}
+CONTENT_VERSIONS = ("all", "latest")
 # Size field to check a downloaded body against, per file object.
 SIZE_FIELDS: Mapping[str, str] = {
     "ContentVersion": "ContentSize",
@@ -81,8 +94,9 @@ NOT_QUERYABLE = frozenset(
     }
 )
 COMPOUND_TYPES = frozenset({"address", "location"})
-# Fields that tell when a row last changed, best first (incremental backups).
-CHANGE_FIELDS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
+# Fields that tell when a row last changed, best first (incremental backups). CreatedDate is not
+# one: a row updated after its creation would be missed, so such objects are exported in full.
+CHANGE_FIELDS = ("SystemModstamp", "LastModifiedDate")
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,15 @@ def _skip_reason(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _link_reason(name: str, entries: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Why a linked object cannot be exported here (no queryable source of its parent ids)."""
+    sources = LINK_SOURCES.get(name, ())
+    if any(entries.get(obj, {}).get("queryable") for obj, _ in sources):
+        return None
+    names = " or ".join(obj for obj, _ in sources)
+    return f"Salesforce refuses it without a filter on its parent ids, and {names} (to take them from) is not queryable"
+
+
 def select_objects(
     global_describe: Mapping[str, Any],
     *,
@@ -153,7 +176,10 @@ def select_objects(
     objects_filter: Sequence[str] = (),
     include: Mapping[str, bool] | None = None,
 ) -> ObjectSelection:
-    """Which objects to export, and each one left out with its reason (nothing skipped silently).
+    """Which objects to export, in export order, and each one left out with its reason (nothing
+    skipped silently). Linked objects (ContentDocumentLink) come last: their queries need the ids
+    of the others. A filter naming ContentVersion brings ContentDocumentLink along, since
+    ``files/index.csv`` maps files to records through it.
 
     Raises:
         UnknownObjectsError: ``objects_filter`` names an object describeGlobal does not list.
@@ -164,15 +190,20 @@ def select_objects(
     if unknown:
         raise UnknownObjectsError(unknown, sorted(entries))
     wanted = set(objects_filter)
+    if "ContentVersion" in wanted:
+        wanted |= {name for name in LINKED_OBJECTS if name in entries}
     objects: list[str] = []
     skipped: list[Skip] = []
-    for name in sorted(entries):
+    for name in sorted(entries, key=lambda n: (n in LINKED_OBJECTS, n)):
         if wanted and name not in wanted:
             continue  # not asked for: not a skip
-        if backup_type == "files_only" and name not in FILE_OBJECTS:
+        if backup_type == "files_only" and name not in FILE_OBJECTS and name not in FILE_METADATA:
             continue
-        reason = _skip_reason(entries[name])
-        option = FILE_OBJECTS.get(name)
+        if name in LINKED_OBJECTS and entries[name].get("queryable"):
+            reason = _link_reason(name, entries)
+        else:
+            reason = _skip_reason(entries[name])
+        option = FILE_OBJECTS.get(name) or FILE_METADATA.get(name)
         if reason is None and option is not None and include.get(option) is False:
             reason = f"excluded by {option}=false"
         if reason:
@@ -180,6 +211,19 @@ def select_objects(
         else:
             objects.append(name)
     return ObjectSelection(objects, skipped)
+
+
+def replicateable_objects(global_describe: Mapping[str, Any]) -> frozenset[str]:
+    """Objects whose deletions Salesforce keeps in a delete log (Get Deleted answers for them)."""
+    entries = [e for e in global_describe.get("sobjects", []) if isinstance(e, Mapping)]
+    return frozenset(str(e["name"]) for e in entries if e.get("replicateable"))
+
+
+def record_conditions(object_name: str, *, content_versions: str = "all") -> list[str]:
+    """SOQL conditions an option puts on one object's rows (names and literals fixed here)."""
+    if object_name == "ContentVersion" and content_versions == "latest":
+        return ["IsLatest = true"]
+    return []
 
 
 def plan_fields(describe: Mapping[str, Any]) -> FieldPlan:
@@ -216,9 +260,13 @@ def plan_fields(describe: Mapping[str, Any]) -> FieldPlan:
     )
 
 
-def build_soql(plan: FieldPlan, *, since: str | None = None) -> str:
-    """The SOQL for one object; names come from the describe, ``since`` is a validated datetime."""
+def build_soql(plan: FieldPlan, *, since: str | None = None, where: Sequence[str] = ()) -> str:
+    """The SOQL for one object; names come from the describe, ``since`` is a validated datetime
+    and ``where`` holds conditions built here (``record_conditions``) or by the exporter from ids."""
     soql = f"SELECT {', '.join(plan.columns)} FROM {plan.object}"
+    conditions = list(where)
     if since and plan.change_field:
-        soql += f" WHERE {plan.change_field} > {since}"
+        conditions.insert(0, f"{plan.change_field} > {since}")
+    if conditions:
+        soql += " WHERE " + " AND ".join(conditions)
     return soql

@@ -66,3 +66,16 @@ def test_v2_data_decodes_as_written() -> None:
         bytes=65536,
         percent=90,
     )
+
+
+def test_a_v1_backup_request_exported_every_file_version() -> None:
+    """job.requested v2 (``content_versions``): v1 producers had no IsLatest filter, so "all"."""
+    from events.upcasters import upcast_job_requested_v1_v2
+    from events.vocabulary import JobRequested
+
+    v1 = {"job_id": "j1", "backup_type": "full"}
+    assert upcast_job_requested_v1_v2(v1) == {**v1, "content_versions": "all"}
+    payload = decode_data("job.requested", 1, v1)
+    assert isinstance(payload, JobRequested) and payload.content_versions == "all"
+    event = encode(JobRequested(job_id="j2", content_versions="latest"))
+    assert (event.schema_version, event.data["content_versions"]) == (2, "latest")

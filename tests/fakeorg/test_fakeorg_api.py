@@ -216,7 +216,7 @@ def test_missing_blob_and_unknown_path_are_not_found(sf: Salesforce) -> None:
 
 def test_single_record_endpoint(sf: Salesforce) -> None:
     record = sf.restful(f"sobjects/Attachment/{sf_id('00P', 1)}")
-    assert record["Name"] == "logo.bin" and record["BodyLength"] == 300
+    assert record["Name"] == "logo.bin" and record["BodyLength"] == 301
     assert record["Body"].endswith("/Body")
 
 

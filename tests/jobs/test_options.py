@@ -30,6 +30,9 @@ def test_defaults_are_normalised(home: Path) -> None:
         ({"output_directory": "/etc"}, "outside the allowed folders"),
         # Regression: Path.expanduser raised RuntimeError (an internal error) for an unknown user.
         ({"output_directory": "~no_such_user_here/backups"}, "names no home folder here"),
+        ({"since_date": "2024-01-31"}, "since_date applies to incremental and files_only backups"),
+        ({"content_versions": "newest"}, "content_versions='newest' is not one of all, latest"),
+        ({"content_versions": "latest", "include_files": False}, "include_files is false"),
         (
             {
                 "backup_type": "files_only",
@@ -48,8 +51,11 @@ def test_bad_arguments_are_refused_with_a_message_naming_them(home: Path, kwargs
 
 
 def test_since_date_becomes_a_utc_soql_literal(home: Path) -> None:
-    assert validate_request(home=home, since_date="2024-01-31").since_date == "2024-01-31T00:00:00Z"
-    assert validate_request(home=home, since_date="2024-01-31T12:00:00+02:00").since_date == "2024-01-31T10:00:00Z"
+    def since(raw: str) -> str | None:
+        return validate_request(home=home, backup_type="incremental", since_date=raw).since_date
+
+    assert since("2024-01-31") == "2024-01-31T00:00:00Z"
+    assert since("2024-01-31T12:00:00+02:00") == "2024-01-31T10:00:00Z"
 
 
 def test_output_directory_symlink_out_of_home_is_refused(home: Path, tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ def test_backup_tool_takes_the_seed_parameters_with_their_limits(home: Path, mod
         "compression",
         "parallel_downloads",
         "output_directory",
+        "content_versions",
     }
     assert props["backup_type"]["enum"] == ["full", "incremental", "files_only"]
     assert (props["parallel_downloads"]["minimum"], props["parallel_downloads"]["maximum"]) == (1, 10)

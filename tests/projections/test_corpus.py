@@ -28,6 +28,8 @@ PINNED = {
     "v1_every_type.expected.json": "8afbc913267b92647eb31c62fc9f440595e1a2599e8443a33ddfde427863295a",
     "v2_progress.jsonl": "8a3617d8c75448a5e73fe418063e556a6e115130490bc6a4ec69a0470fd18617",
     "v2_progress.expected.json": "f8d3115901d9cfbf216235c16384090ceda9956426dd4f53fabef184dd9d0176",
+    "v2_requested.jsonl": "1c3cd05b0e4e24067b98ad49e48a76ebedde092b4b00d19a981f204223f104db",
+    "v2_requested.expected.json": "26d006e6cc72adc908afa8aaf3b91db271f2861e759f2c534b7de90fb7bca1ff",
 }
 CASES = sorted(name.removesuffix(".jsonl") for name in PINNED if name.endswith(".jsonl"))
 

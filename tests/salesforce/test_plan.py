@@ -10,6 +10,7 @@ from plugin.salesforce.plan import (
     build_soql,
     invalid_object_names,
     plan_fields,
+    record_conditions,
     select_objects,
 )
 
@@ -112,3 +113,54 @@ def test_incremental_soql_filters_on_the_change_field() -> None:
     plan = plan_fields(describe("Contact"))
     soql = build_soql(plan, since="2024-01-31T00:00:00Z")
     assert soql.endswith(" FROM Contact WHERE SystemModstamp > 2024-01-31T00:00:00Z")
+
+
+def test_content_document_link_is_planned_last_and_only_with_a_source_of_its_parent_ids() -> None:
+    g = global_of(entry("ContentDocumentLink"), entry("Account"), entry("ContentDocument"), entry("ContentVersion"))
+    assert select_objects(g, backup_type="full").objects == [
+        "Account",
+        "ContentDocument",
+        "ContentVersion",
+        "ContentDocumentLink",
+    ]
+    alone = select_objects(global_of(entry("ContentDocumentLink"), entry("Account")), backup_type="full")
+    assert alone.objects == ["Account"]
+    assert "ContentDocument or ContentVersion" in alone.skipped[0].reason
+
+
+def test_a_filter_naming_content_version_brings_its_links_and_files_only_keeps_file_metadata() -> None:
+    g = global_of(entry("ContentDocumentLink"), entry("Account"), entry("ContentDocument"), entry("ContentVersion"))
+    picked = select_objects(g, backup_type="full", objects_filter=["ContentVersion"])
+    assert picked.objects == ["ContentVersion", "ContentDocumentLink"]
+    files = select_objects(g, backup_type="files_only")
+    assert files.objects == ["ContentDocument", "ContentVersion", "ContentDocumentLink"]
+    off = select_objects(g, backup_type="full", include={"include_files": False})
+    assert off.objects == ["Account"]
+    assert {s.object: s.reason for s in off.skipped} == {
+        name: "excluded by include_files=false" for name in ("ContentDocument", "ContentDocumentLink", "ContentVersion")
+    }
+
+
+def test_objects_without_systemmodstamp_or_lastmodifieddate_have_no_window_field() -> None:
+    history = {
+        "name": "AccountHistory",
+        "fields": [{"name": "Id", "type": "id"}, {"name": "CreatedDate", "type": "datetime"}],
+    }
+    plan = plan_fields(history)
+    assert plan.change_field is None
+    assert build_soql(plan, since="2024-01-31T00:00:00Z") == "SELECT Id, CreatedDate FROM AccountHistory"
+
+
+def test_latest_content_versions_add_an_islatest_condition() -> None:
+    plan = plan_fields(describe("Contact"))
+    assert record_conditions("Contact", content_versions="latest") == []
+    cv = {
+        "name": "ContentVersion",
+        "fields": [{"name": "Id", "type": "id"}, {"name": "SystemModstamp", "type": "datetime"}],
+    }
+    where = record_conditions("ContentVersion", content_versions="latest")
+    assert build_soql(plan_fields(cv), since="2024-01-31T00:00:00Z", where=where) == (
+        "SELECT Id, SystemModstamp FROM ContentVersion WHERE SystemModstamp > 2024-01-31T00:00:00Z AND IsLatest = true"
+    )
+    assert record_conditions("ContentVersion", content_versions="all") == []
+    assert "IsLatest" not in build_soql(plan)
