@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from events import EventLog, RecordedEvent, Transaction
-from events.ids import job_id_of
+from events import EventLog, Transaction
+from events.records import EventRow
 from projections import catalog as catalog_fold
+from projections import job_status
 from projections.catalog import BackupEntry
 from projections.errors import RewrittenLogError
 from projections.job_status import JobStatus
@@ -24,7 +25,8 @@ from projections.job_status import JobStatus
 # next catch-up rebuild from zero.
 PROJECTION_VERSION = 1
 PROJECTIONS = ("job_status", "backup_catalog")
-BATCH = 500
+BATCH = 500  # events per catch-up transaction: short, so writers are not kept waiting
+REBUILD_PAGE = 5000  # events per read inside the one rebuild transaction
 
 _JOB_COLUMNS = tuple(f.name for f in fields(JobStatus))
 _ENTRY_COLUMNS = tuple(f.name for f in fields(BackupEntry))
@@ -97,9 +99,10 @@ _UPSERT_ENTRY = _upsert_sql("backup_catalog", _ENTRY_COLUMNS)
 
 
 def _job_row(status: JobStatus) -> tuple[Any, ...]:
-    data = status.to_dict()
-    data["error"] = None if data["error"] is None else json.dumps(data["error"], sort_keys=True)
-    return tuple(int(v) if isinstance(v, bool) else v for v in (data[c] for c in _JOB_COLUMNS))
+    error = status.error
+    data = {c: getattr(status, c) for c in _JOB_COLUMNS}
+    data["error"] = None if error is None else json.dumps(error.to_dict(), sort_keys=True)
+    return tuple(int(v) if isinstance(v, bool) else v for v in data.values())
 
 
 def _job_from_row(row: dict[str, Any]) -> JobStatus:
@@ -153,10 +156,10 @@ class ProjectionStore:
                 position = self._checked_position(tx)
                 if position is None:
                     return applied + self._rebuild_in(tx)
-                events = tx.read_all(after=position, limit=BATCH)
-                self._apply_batch(tx, events)
-            applied += len(events)
-            if len(events) < BATCH:
+                rows = tx.read_rows(after=position, limit=BATCH)
+                self._apply_batch(tx, rows)
+            applied += len(rows)
+            if len(rows) < BATCH:
                 return applied
 
     def rebuild(self) -> int:
@@ -177,12 +180,12 @@ class ProjectionStore:
         applied = 0
         position = 0
         while True:
-            events = tx.read_all(after=position, limit=BATCH)
-            self._apply_batch(tx, events)
-            applied += len(events)
-            if len(events) < BATCH:
+            rows = tx.read_rows(after=position, limit=REBUILD_PAGE)
+            self._apply_batch(tx, rows)
+            applied += len(rows)
+            if len(rows) < REBUILD_PAGE:
                 return applied
-            position = events[-1].position
+            position = rows[-1][0]
 
     def _behind(self) -> bool:
         """One cheap autocommit read: is there anything to do?"""
@@ -214,25 +217,30 @@ class ProjectionStore:
                     raise RewrittenLogError(row["projection"], position)
         return position
 
-    def _apply_batch(self, tx: Transaction, events: list[RecordedEvent]) -> None:
-        if not events:
+    def _apply_batch(self, tx: Transaction, rows: list[EventRow]) -> None:
+        if not rows:
             if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
                 self._advance(tx, 0, None)
             return
-        job_ids = sorted({j for j in (job_id_of(e.stream_id) for e in events) if j is not None})
+        events: list[catalog_fold.Decoded] = []
+        for row in rows:
+            found = job_status.decoded_row(row)
+            if found is not None:
+                events.append((found[0], row[0], row[2], found[1], row[6]))
+        job_ids = sorted({event[0] for event in events})
         jobs: dict[str, JobStatus] = {}
         entries: dict[str, BackupEntry] = {}
         for start in range(0, len(job_ids), BATCH):
             chunk = job_ids[start : start + BATCH]
             marks = ", ".join("?" * len(chunk))
-            for row in tx.execute(f"SELECT * FROM job_status WHERE job_id IN ({marks})", chunk):
-                jobs[row["job_id"]] = _job_from_row(row)
-            for row in tx.execute(f"SELECT * FROM backup_catalog WHERE job_id IN ({marks})", chunk):
-                entries[row["job_id"]] = _entry_from_row(row)
-        touched = catalog_fold.project(events, jobs=jobs, catalog=entries)
+            for stored in tx.execute(f"SELECT * FROM job_status WHERE job_id IN ({marks})", chunk):
+                jobs[stored["job_id"]] = _job_from_row(stored)
+            for stored in tx.execute(f"SELECT * FROM backup_catalog WHERE job_id IN ({marks})", chunk):
+                entries[stored["job_id"]] = _entry_from_row(stored)
+        touched = catalog_fold.fold(events, jobs=jobs, catalog=entries)
         tx.executemany(_UPSERT_JOB, [_job_row(jobs[j]) for j in sorted(touched)])
         tx.executemany(_UPSERT_ENTRY, [_entry_row(entries[j]) for j in sorted(touched) if j in entries])
-        self._advance(tx, events[-1].position, bytes.fromhex(events[-1].hash))
+        self._advance(tx, rows[-1][0], rows[-1][7])
 
     def _advance(self, tx: Transaction, position: int, last_hash: bytes | None) -> None:
         tx.executemany(
