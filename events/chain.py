@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from json.encoder import encode_basestring
 from typing import Any
 
 from events.errors import InvalidEventError
-from events.jsontext import dumps_canonical
+from events.jsontext import dumps_canonical, dumps_plain_list
 
 GENESIS_HASH = bytes(32)
 
@@ -30,11 +29,9 @@ def canonical_json(value: Any) -> str:
         InvalidEventError: the value is not JSON-safe.
     """
     try:
-        text = dumps_canonical(value)
-        text.encode("utf-8")  # lone surrogates pass json.dumps but cannot be stored or hashed
+        return dumps_canonical(value)  # also refuses lone surrogates: UTF-8 cannot hold them
     except (TypeError, ValueError, RecursionError) as e:  # UnicodeEncodeError is a ValueError
         raise InvalidEventError(f"not JSON-safe: {e}") from e
-    return text
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class ChainFields:
     occurred_at: str
 
 
-def chain_text(
+def chain_body(
     event_id: str,
     stream_id: str,
     stream_version: int,
@@ -64,43 +61,33 @@ def chain_text(
     correlation_id: str | None,
     causation_id: str | None,
     occurred_at: str,
-) -> str:
-    """The canonical JSON array an event's hash covers.
+) -> bytes:
+    """The UTF-8 bytes of the canonical JSON array an event's hash covers.
 
-    Written out with the encoder ``json.dumps(ensure_ascii=False)`` uses for strings, which gives
-    ``canonical_json([...])`` byte for byte; any other field type takes ``canonical_json`` itself.
+    Raises:
+        InvalidEventError: a field is not JSON-safe (a lone surrogate, an odd type).
     """
-    if type(stream_version) is int and type(schema_version) is int:  # exact: a bool must not pass
-        try:
-            return (
-                f"[{encode_basestring(event_id)},{encode_basestring(stream_id)},{stream_version},"
-                f"{encode_basestring(event_type)},{schema_version},{encode_basestring(data)},"
-                f"{encode_basestring(metadata)},"
-                f"{'null' if correlation_id is None else encode_basestring(correlation_id)},"
-                f"{'null' if causation_id is None else encode_basestring(causation_id)},"
-                f"{encode_basestring(occurred_at)}]"
-            )
-        except TypeError:
-            pass
-    return canonical_json(
-        [
-            event_id,
-            stream_id,
-            stream_version,
-            event_type,
-            schema_version,
-            data,
-            metadata,
-            correlation_id,
-            causation_id,
-            occurred_at,
-        ]
-    )
+    fields = [
+        event_id,
+        stream_id,
+        stream_version,
+        event_type,
+        schema_version,
+        data,
+        metadata,
+        correlation_id,
+        causation_id,
+        occurred_at,
+    ]
+    body = dumps_plain_list(fields)
+    if body is None:
+        body = canonical_json(fields).encode("utf-8")
+    return body
 
 
 def event_hash(prev_hash: bytes, fields: ChainFields) -> bytes:
     """Return the 32-byte hash that links an event to its predecessor."""
-    body = chain_text(
+    body = chain_body(
         fields.event_id,
         fields.stream_id,
         fields.stream_version,
@@ -112,11 +99,7 @@ def event_hash(prev_hash: bytes, fields: ChainFields) -> bytes:
         fields.causation_id,
         fields.occurred_at,
     )
-    try:
-        encoded = body.encode("utf-8")
-    except UnicodeEncodeError as e:  # a lone surrogate in a text column
-        raise InvalidEventError(f"not JSON-safe: {e}") from e
-    return hashlib.sha256(prev_hash + encoded).digest()
+    return hashlib.sha256(prev_hash + body).digest()
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def decode_data(
         InvalidEventError: no upcaster for a step, a version from the future, or a malformed payload.
     """
     cls = require_known(event_type)
+    if not (type(data) is dict or isinstance(data, Mapping)):
+        raise InvalidEventError(f"{event_type} data must be a JSON object, got {type(data).__name__}")
     if schema_version == cls.SCHEMA_VERSION:
         return cls.from_data(data)  # nothing to upcast, and from_data does not change its input
     current = dict(data)

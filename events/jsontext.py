@@ -43,18 +43,35 @@ def _plain(value: Any, depth: int) -> bool:
 
 
 def dumps_canonical(value: Any) -> str:
-    """Sorted keys, no whitespace, non-ASCII as is; exactly the standard library's text.
+    """Sorted keys, no whitespace, non-ASCII as is; exactly the standard library's text, and valid UTF-8.
 
     Raises:
         TypeError: a value is not JSON-serialisable.
-        ValueError: NaN or an infinity, or a circular reference.
+        ValueError: NaN or an infinity, a circular reference, or a lone surrogate (which the
+            standard library writes but UTF-8 cannot hold).
     """
     if _plain(value, 0):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except orjson.JSONEncodeError:
             pass  # an int beyond 64 bits or a lone surrogate: let the reference decide
-    return _STDLIB.encode(value)
+    text = _STDLIB.encode(value)
+    text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return text
+
+
+def dumps_plain_list(items: list[Any]) -> bytes | None:
+    """The UTF-8 of ``dumps_canonical(items)`` for a flat list of exact str/int/None, else None.
+
+    The hash chain's field list is such a list; orjson writes it as bytes, ready to hash.
+    """
+    for item in items:
+        if type(item) is not str and item is not None and type(item) is not int:
+            return None
+    try:
+        return orjson.dumps(items)
+    except orjson.JSONEncodeError:
+        return None  # an int beyond 64 bits or a lone surrogate
 
 
 def _has_float(value: Any) -> bool:

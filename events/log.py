@@ -24,7 +24,7 @@ from events.chain import (
     ChainFields,
     ChainReport,
     ChainRow,
-    chain_text,
+    chain_body,
     verify_rows,
 )
 from events.errors import (
@@ -251,7 +251,7 @@ def _append(
     version = current
     for event in events:
         version += 1
-        text = chain_text(
+        body = chain_body(
             event.event_id,
             stream_id,
             version,
@@ -263,10 +263,7 @@ def _append(
             event.causation_id,
             event.occurred_at,
         )
-        try:
-            digest = sha256(prev_hash + text.encode("utf-8")).digest()
-        except UnicodeEncodeError as e:
-            raise InvalidEventError(f"not JSON-safe: {e}") from e
+        digest = sha256(prev_hash + body).digest()
         params += (
             event.event_id,
             stream_id,
