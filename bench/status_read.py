@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -40,65 +41,77 @@ def _job_ids(log: EventLog) -> list[str]:
     return [row["job_id"] for row in log.query("SELECT job_id FROM job_status ORDER BY job_id")]
 
 
-def measure_store(path: Path, reads: int) -> dict[str, float]:
-    """Median seconds of ``ProjectionStore.job(id)`` and of the job listing, after a catch-up."""
-    with EventLog.open(path) as log:
-        store = ProjectionStore(log)
-        start = time.perf_counter()
-        store.catch_up()
-        catch_up = time.perf_counter() - start
-        ids = _job_ids(log)
-        rng = random.Random(7)
-        picks = [rng.choice(ids) for _ in range(reads)]
-        for job_id in picks[:50]:  # warm the page cache and the statement cache
-            store.job(job_id)
-        one: list[float] = []
-        for job_id in picks:
-            t = time.perf_counter()
-            status = store.job(job_id)
-            one.append(time.perf_counter() - t)
-            assert status is not None
-        listing: list[float] = []
-        for _ in range(max(50, reads // 10)):
-            t = time.perf_counter()
-            store.jobs(limit=20)
-            store.count_jobs()
-            listing.append(time.perf_counter() - t)
-    return {
-        "job": statistics.median(one),
-        "list": statistics.median(listing),
-        "catch_up": catch_up,
-        "jobs": float(len(ids)),
-    }
+def measure_store(paths: dict[int, Path], reads: int) -> dict[int, dict[str, float]]:
+    """Median seconds of ``ProjectionStore.job(id)`` and of the job listing per log, after a catch-up.
+
+    Reads alternate between the logs, so load from elsewhere on the machine hits both alike.
+    """
+    with ExitStack() as stack:
+        stores: dict[int, ProjectionStore] = {}
+        picks: dict[int, list[str]] = {}
+        out: dict[int, dict[str, float]] = {}
+        for size, path in paths.items():
+            log = stack.enter_context(EventLog.open(path))
+            stores[size] = ProjectionStore(log)
+            start = time.perf_counter()
+            stores[size].catch_up()
+            out[size] = {"catch_up": time.perf_counter() - start}
+            ids = _job_ids(log)
+            out[size]["jobs"] = float(len(ids))
+            rng = random.Random(7)
+            picks[size] = [rng.choice(ids) for _ in range(reads)]
+            for job_id in picks[size][:50]:  # warm the page cache and the statement cache
+                stores[size].job(job_id)
+        one: dict[int, list[float]] = {size: [] for size in paths}
+        listing: dict[int, list[float]] = {size: [] for size in paths}
+        for i in range(reads):
+            for size, store in stores.items():
+                t = time.perf_counter()
+                status = store.job(picks[size][i])
+                one[size].append(time.perf_counter() - t)
+                assert status is not None
+                if i % 10 == 0:
+                    t = time.perf_counter()
+                    store.jobs(limit=20)
+                    store.count_jobs()
+                    listing[size].append(time.perf_counter() - t)
+        for size in paths:
+            out[size]["job"] = statistics.median(one[size])
+            out[size]["list"] = statistics.median(listing[size])
+        return out
 
 
-def measure_tool(home: Path, reads: int) -> float:
-    """Median seconds of ``salesforce_backup_status(job_id=...)`` on the server's runtime."""
+def measure_tool(homes: dict[int, Path], reads: int) -> dict[int, float]:
+    """Median seconds of ``salesforce_backup_status(job_id=...)`` per home, calls alternating."""
     from mcp.server.mcpserver import MCPServer
 
     from plugin.mcp.tools import register
 
-    with EventLog.open(home / "events.db") as log:
-        ProjectionStore(log).catch_up()
-        ids = _job_ids(log)
-    rng = random.Random(11)
-    picks = [rng.choice(ids) for _ in range(reads)]
-    server = MCPServer(name="bench")
-    holder = register(server, home=home)
+    picks: dict[int, list[str]] = {}
+    for size, home in homes.items():
+        with EventLog.open(home / "events.db") as log:
+            ProjectionStore(log).catch_up()
+            ids = _job_ids(log)
+        rng = random.Random(11)
+        picks[size] = [rng.choice(ids) for _ in range(reads + 20)]
+    servers = {size: MCPServer(name=f"bench-{size}") for size in homes}
+    holders = [register(servers[size], home=home) for size, home in homes.items()]
 
-    async def run() -> list[float]:
-        times: list[float] = []
-        for i, job_id in enumerate([*picks[:20], *picks]):
-            t = time.perf_counter()
-            result: Any = await server.call_tool("salesforce_backup_status", {"job_id": job_id})
-            elapsed = time.perf_counter() - t
-            assert not result.is_error, result
-            if i >= 20:
-                times.append(elapsed)
+    async def run() -> dict[int, list[float]]:
+        times: dict[int, list[float]] = {size: [] for size in homes}
+        for i in range(reads + 20):
+            for size, server in servers.items():
+                t = time.perf_counter()
+                result: Any = await server.call_tool("salesforce_backup_status", {"job_id": picks[size][i]})
+                elapsed = time.perf_counter() - t
+                assert not result.is_error, result
+                if i >= 20:  # the first calls open the runtime and warm caches
+                    times[size].append(elapsed)
         return times
 
     try:
         times = anyio.run(run)
     finally:
-        holder.close()
-    return statistics.median(times)
+        for holder in holders:
+            holder.close()
+    return {size: statistics.median(values) for size, values in times.items()}

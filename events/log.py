@@ -536,6 +536,16 @@ class EventLog:
         with self._lock, _translated("data_version"):
             return int(self._require_conn().execute("PRAGMA data_version").fetchone()[0])
 
+    def commit_stamp(self) -> tuple[int, int]:
+        """``(PRAGMA data_version, changes made through this connection)``: O(1), no table read.
+
+        Two equal stamps mean nothing was committed to the file in between, by this connection or
+        any other, so whatever was derived from it is still current.
+        """
+        with self._lock, _translated("commit_stamp"):
+            conn = self._require_conn()
+            return int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes
+
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Run a read query and return all rows as dicts; no transaction stays open afterwards."""
         with self._lock, _translated("query"):

@@ -129,6 +129,9 @@ class ProjectionStore:
 
     def __init__(self, log: EventLog) -> None:
         self._log = log
+        # The log's commit stamp (and the projection version) when this store last found itself
+        # current: while it is unchanged, nothing can have been appended.
+        self._current_at: tuple[int, int, int] | None = None
         existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not set(PROJECTIONS) <= existing:
             with log.write_transaction() as tx:
@@ -148,19 +151,30 @@ class ProjectionStore:
             PoisonEventError: an event cannot be applied (the projection stays before it).
             RewrittenLogError: the event at the checkpoint changed since it was applied.
         """
+        stamp = (*self._log.commit_stamp(), PROJECTION_VERSION)
+        if stamp == self._current_at:
+            return 0
         if not self._behind():
+            self._current_at = stamp
             return 0
         applied = 0
-        while True:
+        done = False
+        while not done:
             with self._log.write_transaction() as tx:
                 position = self._checked_position(tx)
                 if position is None:
-                    return applied + self._rebuild_in(tx)
-                rows = tx.read_rows(after=position, limit=BATCH)
-                self._apply_batch(tx, rows)
-            applied += len(rows)
-            if len(rows) < BATCH:
-                return applied
+                    applied += self._rebuild_in(tx)
+                    done = True
+                else:
+                    rows = tx.read_rows(after=position, limit=BATCH)
+                    self._apply_batch(tx, rows)
+                    applied += len(rows)
+                    done = len(rows) < BATCH
+                # Under the write lock nobody else can commit, so this stamp marks "current"
+                # until the next commit by anyone (ours adds no change after it).
+                stamp = (*self._log.commit_stamp(), PROJECTION_VERSION)
+        self._current_at = stamp
+        return applied
 
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""
