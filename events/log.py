@@ -118,14 +118,17 @@ def _read_all(conn: sqlite3.Connection, after: int, limit: int | None) -> list[R
     return [_recorded(row) for row in rows]
 
 
-def _read_rows(conn: sqlite3.Connection, after: int, limit: int | None) -> list[EventRow]:
-    rows = _tuples(
+def _read_rows(conn: sqlite3.Connection, after: int, limit: int | None) -> tuple[list[EventRow], bytes | None]:
+    rows: list[EventRow] = _tuples(
         conn,
-        "SELECT id, stream_id, stream_version, type, schema_version, data, occurred_at, hash "
+        "SELECT id, stream_id, stream_version, type, schema_version, data, occurred_at "
         "FROM events WHERE id > ? ORDER BY id LIMIT ?",
         (after, _limit(limit)),
     )
-    return rows
+    if not rows:
+        return rows, None
+    last = conn.execute("SELECT hash FROM events WHERE id = ?", (rows[-1][0],)).fetchone()
+    return rows, bytes(last[0])
 
 
 def _read_stream(conn: sqlite3.Connection, stream_id: str, after: int, limit: int | None) -> list[RecordedEvent]:
@@ -352,11 +355,12 @@ class Transaction:
         with _translated():
             return _read_all(conn, after, limit)
 
-    def read_rows(self, *, after: int = 0, limit: int | None = None) -> list[EventRow]:
+    def read_rows(self, *, after: int = 0, limit: int | None = None) -> tuple[list[EventRow], bytes | None]:
         """Like ``read_all``, but only the columns a projection folds over, data as its stored text.
 
-        A rebuild reads every event; skipping metadata, ids and the JSON parse of what it does not
-        use is most of what makes it fast.
+        Returns the rows and the hash of the last one (what a checkpoint records), or None when
+        there are no rows. A rebuild reads every event; skipping metadata, ids, hashes and the
+        JSON parse of what it does not use is most of what makes it fast.
         """
         conn = self._require_open()
         with _translated():

@@ -113,9 +113,9 @@ class RecordedEvent:
     hash: str
 
 
-EventRow = tuple[int, str, int, str, int, str, str, bytes]
+EventRow = tuple[int, str, int, str, int, str, str]
 """A stored event as projections fold over it: ``(position, stream_id, stream_version, type,
-schema_version, data, occurred_at, hash)``, ``data`` as its stored JSON text.
+schema_version, data, occurred_at)``, ``data`` as its stored JSON text.
 
 A plain tuple, not a NamedTuple: ``Transaction.read_rows`` returns one per event of a rebuild, and
 building a NamedTuple costs more than the SQLite read of the row.

@@ -282,19 +282,45 @@ class JobProgress:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        finished = data.get("object_finished")
+        # Most events are progress events and a rebuild spends much of its time here, so the
+        # usual shape (every field of its exact type, no object finished) is checked inline and
+        # built positionally: the same payload the general path below builds, at half the cost.
+        get = data.get
+        phase, done, total, current = (
+            get("phase", "exporting"),
+            get("objects_done", 0),
+            get("objects_total", 0),
+            get("current_object"),
+        )
+        records, files, size, percent, finished = (
+            get("records", 0),
+            get("files", 0),
+            get("bytes", 0),
+            get("percent", 0),
+            get("object_finished"),
+        )
+        if (
+            finished is None
+            and type(phase) is str
+            and type(done) is int
+            and type(total) is int
+            and (current is None or type(current) is str)
+            and type(records) is int
+            and type(files) is int
+            and type(size) is int
+            and type(percent) is int
+        ):
+            return cls(phase, done, total, current, records, files, size, percent, None)
         return cls(
-            phase=_str(data, "phase", "exporting"),
-            objects_done=_int(data, "objects_done", 0),
-            objects_total=_int(data, "objects_total", 0),
-            current_object=_opt_str(data, "current_object"),
-            records=_int(data, "records", 0),
-            files=_int(data, "files", 0),
-            bytes=_int(data, "bytes", 0),
-            percent=_int(data, "percent", 0),
-            object_finished=None
-            if finished is None
-            else ObjectFinished.from_data(_mapping(finished, "object_finished")),
+            _str(data, "phase", "exporting"),
+            _int(data, "objects_done", 0),
+            _int(data, "objects_total", 0),
+            _opt_str(data, "current_object"),
+            _int(data, "records", 0),
+            _int(data, "files", 0),
+            _int(data, "bytes", 0),
+            _int(data, "percent", 0),
+            None if finished is None else ObjectFinished.from_data(_mapping(finished, "object_finished")),
         )
 
 

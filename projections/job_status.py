@@ -8,7 +8,7 @@ a frozen copy per event would be most of its time); ``apply`` and the folds free
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -280,20 +280,25 @@ def decoded(event: RecordedEvent) -> tuple[str, EventPayload]:
         raise PoisonEventError(event.position, str(e)) from e
 
 
-def decoded_row(row: EventRow) -> tuple[str, EventPayload] | None:
-    """``decoded`` for a stored row (data as JSON text); None for a stream that is not a job's.
+def decoded_rows(rows: Iterable[EventRow]) -> Iterator[tuple[str, int, int, EventPayload, str]]:
+    """``(job_id, position, stream_version, payload, occurred_at)`` per stored row of a job stream.
 
     Raises:
-        PoisonEventError: the payload cannot be decoded.
+        PoisonEventError: a payload cannot be decoded.
     """
-    position, stream_id, _, event_type, schema_version, data, _, _ = row
-    job_id = job_id_of(stream_id)
-    if job_id is None:
-        return None
-    try:
-        return job_id, decode_stored(event_type, schema_version, data)
-    except (InvalidEventError, UnknownEventTypeError) as e:
-        raise PoisonEventError(position, str(e)) from e
+    job_ids: dict[str, str | None] = {}
+    for position, stream_id, stream_version, event_type, schema_version, data, occurred_at in rows:
+        if stream_id in job_ids:
+            job_id = job_ids[stream_id]
+        else:
+            job_id = job_ids[stream_id] = job_id_of(stream_id)
+        if job_id is None:
+            continue
+        try:
+            payload = decode_stored(event_type, schema_version, data)
+        except (InvalidEventError, UnknownEventTypeError) as e:
+            raise PoisonEventError(position, str(e)) from e
+        yield job_id, position, stream_version, payload, occurred_at
 
 
 def apply(state: JobStatus | None, event: RecordedEvent) -> JobStatus:

@@ -166,8 +166,8 @@ class ProjectionStore:
                     applied += self._rebuild_in(tx)
                     done = True
                 else:
-                    rows = tx.read_rows(after=position, limit=BATCH)
-                    self._apply_batch(tx, rows)
+                    rows, last_hash = tx.read_rows(after=position, limit=BATCH)
+                    self._apply_batch(tx, rows, last_hash)
                     applied += len(rows)
                     done = len(rows) < BATCH
                 # Under the write lock nobody else can commit, so this stamp marks "current"
@@ -194,8 +194,8 @@ class ProjectionStore:
         applied = 0
         position = 0
         while True:
-            rows = tx.read_rows(after=position, limit=REBUILD_PAGE)
-            self._apply_batch(tx, rows)
+            rows, last_hash = tx.read_rows(after=position, limit=REBUILD_PAGE)
+            self._apply_batch(tx, rows, last_hash)
             applied += len(rows)
             if len(rows) < REBUILD_PAGE:
                 return applied
@@ -231,16 +231,12 @@ class ProjectionStore:
                     raise RewrittenLogError(row["projection"], position)
         return position
 
-    def _apply_batch(self, tx: Transaction, rows: list[EventRow]) -> None:
+    def _apply_batch(self, tx: Transaction, rows: list[EventRow], last_hash: bytes | None) -> None:
         if not rows:
             if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
                 self._advance(tx, 0, None)
             return
-        events: list[catalog_fold.Decoded] = []
-        for row in rows:
-            found = job_status.decoded_row(row)
-            if found is not None:
-                events.append((found[0], row[0], row[2], found[1], row[6]))
+        events = list(job_status.decoded_rows(rows))
         job_ids = sorted({event[0] for event in events})
         jobs: dict[str, JobStatus] = {}
         entries: dict[str, BackupEntry] = {}
@@ -254,7 +250,7 @@ class ProjectionStore:
         touched = catalog_fold.fold(events, jobs=jobs, catalog=entries)
         tx.executemany(_UPSERT_JOB, [_job_row(jobs[j]) for j in sorted(touched)])
         tx.executemany(_UPSERT_ENTRY, [_entry_row(entries[j]) for j in sorted(touched) if j in entries])
-        self._advance(tx, rows[-1][0], rows[-1][7])
+        self._advance(tx, rows[-1][0], last_hash)
 
     def _advance(self, tx: Transaction, position: int, last_hash: bytes | None) -> None:
         tx.executemany(
