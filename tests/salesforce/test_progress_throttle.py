@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_a_million_records_give_one_report_per_second_and_two_per_object(tmp_pat
     # Within an object, reports are at least one interval apart (the first one is its start).
     gaps = [
         b[0] - a[0]
-        for a, b in zip(reports, reports[1:], strict=False)
+        for a, b in pairwise(reports)
         if b[1].current_object is not None and a[1].current_object == b[1].current_object
     ]
     assert len(gaps) > 400
