@@ -68,13 +68,15 @@ class NewEvent:
             builtins.type(meta) is dict or isinstance(meta, Mapping)
         ):
             raise InvalidEventError("event data and metadata must be JSON objects (dicts)")
-        if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 1:
+        if not (builtins.type(schema_version) is int and schema_version >= 1) and (
+            isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 1
+        ):
             raise InvalidEventError(f"schema_version must be an int >= 1, got {schema_version!r}")
         if event_id is not None and not (isinstance(event_id, str) and event_id):
             raise InvalidEventError("event_id must be a non-empty string")
         # Fail at construction, where the producer's stack trace is, not at append time.
         data_json = canonical_json(data)
-        metadata_json = canonical_json(meta)
+        metadata_json = canonical_json(meta) if meta else "{}"  # most events carry no metadata
         # Frozen: fill the instance dict in one step (ten object.__setattr__ calls cost a third
         # of constructing an event).
         self.__dict__.update(
