@@ -50,54 +50,38 @@ class ChainFields:
     occurred_at: str
 
 
-def chain_body(
-    event_id: str,
-    stream_id: str,
-    stream_version: int,
-    event_type: str,
-    schema_version: int,
-    data: str,
-    metadata: str,
-    correlation_id: str | None,
-    causation_id: str | None,
-    occurred_at: str,
-) -> bytes:
+ChainTuple = tuple[str, str, int, str, int, str, str, str | None, str | None, str]
+"""(event_id, stream_id, stream_version, type, schema_version, data, metadata, correlation_id,
+causation_id, occurred_at): the fields an event's hash covers, in order."""
+
+
+def chain_body(fields: ChainTuple) -> bytes:
     """The UTF-8 bytes of the canonical JSON array an event's hash covers.
 
     Raises:
         InvalidEventError: a field is not JSON-safe (a lone surrogate, an odd type).
     """
-    fields = [
-        event_id,
-        stream_id,
-        stream_version,
-        event_type,
-        schema_version,
-        data,
-        metadata,
-        correlation_id,
-        causation_id,
-        occurred_at,
-    ]
     body = dumps_plain_list(fields)
     if body is None:
-        body = canonical_json(fields).encode("utf-8")
+        body = canonical_json(list(fields)).encode("utf-8")
     return body
 
 
 def event_hash(prev_hash: bytes, fields: ChainFields) -> bytes:
     """Return the 32-byte hash that links an event to its predecessor."""
     body = chain_body(
-        fields.event_id,
-        fields.stream_id,
-        fields.stream_version,
-        fields.type,
-        fields.schema_version,
-        fields.data,
-        fields.metadata,
-        fields.correlation_id,
-        fields.causation_id,
-        fields.occurred_at,
+        (
+            fields.event_id,
+            fields.stream_id,
+            fields.stream_version,
+            fields.type,
+            fields.schema_version,
+            fields.data,
+            fields.metadata,
+            fields.correlation_id,
+            fields.causation_id,
+            fields.occurred_at,
+        )
     )
     return hashlib.sha256(prev_hash + body).digest()
 

@@ -54,7 +54,8 @@ def dumps_canonical(value: Any) -> str:
         ValueError: NaN or an infinity, a circular reference, or a lone surrogate (which the
             standard library writes but UTF-8 cannot hold).
     """
-    if _plain(value, 0):
+    # A flat dict (most event data) is recognised without a call into _plain.
+    if (type(value) is dict and set(map(type, value.values())) <= _SCALARS) or _plain(value, 0):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except orjson.JSONEncodeError:
@@ -64,8 +65,8 @@ def dumps_canonical(value: Any) -> str:
     return text
 
 
-def dumps_plain_list(items: list[Any]) -> bytes | None:
-    """The UTF-8 of ``dumps_canonical(items)`` for a flat list of exact str/int/None, else None.
+def dumps_plain_list(items: tuple[Any, ...]) -> bytes | None:
+    """The UTF-8 of ``dumps_canonical(list(items))`` when every item is an exact str/int/None, else None.
 
     The hash chain's field list is such a list; orjson writes it as bytes, ready to hash.
     """

@@ -39,7 +39,7 @@ from events.errors import (
 from events.jsontext import loads
 from events.records import EventRow, NewEvent, RecordedEvent, utc_now
 from events.schema import MIGRATIONS, REQUIRED_TRIGGERS, SCHEMA_VERSION
-from events.vocabulary import require_known
+from events.vocabulary import REGISTRY, require_known
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -253,7 +253,8 @@ def _append(
     for event in events:
         if not isinstance(event, NewEvent):
             raise InvalidEventError(f"append takes NewEvent objects, got {type(event).__name__}")
-        require_known(event.type)
+        if event.type not in REGISTRY:
+            require_known(event.type)
     if len({event.event_id for event in events}) != len(events):
         ids = [event.event_id for event in events]
         duplicate = next(i for i in ids if ids.count(i) > 1)
@@ -266,64 +267,53 @@ def _append(
         if original is not None:
             return original
         raise ConcurrencyError(stream_id, expected_version, current)
-    head = GENESIS_HASH if head_hash is None else bytes(head_hash)
-    prev_hash: bytes | bytearray = head
+    prev_hash: bytes | bytearray = GENESIS_HASH if head_hash is None else bytes(head_hash)
     recorded_at = utc_now()  # one clock reading for the batch: it commits as one
     sha256 = hashlib.sha256
-    rows: list[tuple[Any, ...]] = []
-    version = current
-    for event in events:
-        version += 1
-        body = chain_body(
-            event.event_id,
-            stream_id,
-            version,
-            event.type,
-            event.schema_version,
-            event.data_json,
-            event.metadata_json,
-            event.correlation_id,
-            event.causation_id,
-            event.occurred_at,
-        )
-        digest = bytearray(sha256(prev_hash + body).digest())  # bytearray: sqlite3 binds it without adapting
-        rows.append(
-            (
-                event.event_id,
-                event.type,
-                event.schema_version,
-                event.data_json,
-                event.metadata_json,
-                event.occurred_at,
-                digest,
-                event.correlation_id,
-                event.causation_id,
-            )
-        )
-        prev_hash = digest
     done = 0
     try:
         for size in _CHUNKS:
-            while len(rows) - done >= size:
-                chunk = rows[done : done + size]
-                causes = any(row[7] is not None or row[8] is not None for row in chunk)
-                width = 9 if causes else 7
-                params: list[Any] = [
-                    stream_id,
-                    recorded_at,
-                    current + 1 + done,
-                    bytearray(head) if done == 0 else rows[done - 1][6],
-                ]
-                for row in chunk:
-                    params += row[:width]
-                conn.execute(_INSERTS[size, causes], params)
+            while len(events) - done >= size:
+                chunk = events[done : done + size]
+                causes = any(e.correlation_id is not None or e.causation_id is not None for e in chunk)
+                params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
+                version = current + done
+                for event in chunk:
+                    version += 1
+                    fields = (
+                        event.event_id,
+                        stream_id,
+                        version,
+                        event.type,
+                        event.schema_version,
+                        event.data_json,
+                        event.metadata_json,
+                        event.correlation_id,
+                        event.causation_id,
+                        event.occurred_at,
+                    )
+                    # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
+                    prev_hash = bytearray(sha256(prev_hash + chain_body(fields)).digest())
+                    params += (
+                        event.event_id,
+                        event.type,
+                        event.schema_version,
+                        event.data_json,
+                        event.metadata_json,
+                        event.occurred_at,
+                        prev_hash,
+                    )
+                    if causes:
+                        params += (event.correlation_id, event.causation_id)
+                cursor = conn.execute(_INSERTS[size, causes], params)
                 done += size
     except sqlite3.IntegrityError as e:
         raise _DuplicateIdError(e) from e
     # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids (the guard triggers
     # see each earlier row of a multi-row INSERT, so the chain and version checks hold per row).
-    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-    return list(range(last - len(rows) + 1, last + 1))
+    last = cursor.lastrowid
+    assert last is not None
+    return list(range(last - len(events) + 1, last + 1))
 
 
 class Transaction:
