@@ -36,6 +36,7 @@ from events.errors import (
     LogIntegrityError,
     StoreBusyError,
 )
+from events.frozen import build
 from events.jsontext import loads
 from events.records import EventRow, NewEvent, RecordedEvent, utc_now
 from events.schema import MIGRATIONS, REQUIRED_TRIGGERS, SCHEMA_VERSION
@@ -81,20 +82,23 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
 
 def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
     position, event_id, stream_id, version, type_, schema, data, metadata, correlation, causation, at, rec, digest = row
-    return RecordedEvent(
-        position,
-        event_id,
-        stream_id,
-        version,
-        type_,
-        schema,
-        loads(data),
-        loads(metadata),
-        correlation,
-        causation,
-        at,
-        rec,
-        digest.hex(),
+    return build(
+        RecordedEvent,
+        {
+            "position": position,
+            "event_id": event_id,
+            "stream_id": stream_id,
+            "stream_version": version,
+            "type": type_,
+            "schema_version": schema,
+            "data": loads(data),
+            "metadata": {} if metadata == "{}" else loads(metadata),
+            "correlation_id": correlation,
+            "causation_id": causation,
+            "occurred_at": at,
+            "recorded_at": rec,
+            "hash": digest.hex(),
+        },
     )
 
 

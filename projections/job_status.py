@@ -14,6 +14,7 @@ from typing import Any
 
 from events import InvalidEventError, RecordedEvent, UnknownEventTypeError
 from events.codec import decode, decode_stored
+from events.frozen import build
 from events.ids import job_id_of
 from events.records import EventRow
 from events.vocabulary import (
@@ -143,7 +144,7 @@ class JobDraft:
             setattr(self, name, getattr(status, name))
 
     def freeze(self) -> JobStatus:
-        return JobStatus(**{name: getattr(self, name) for name in _FIELDS})
+        return build(JobStatus, {name: getattr(self, name) for name in _FIELDS})
 
 
 def _on_requested(job: JobDraft, payload: JobRequested, occurred_at: str) -> None:
