@@ -8,8 +8,8 @@ from hypothesis import given
 from events import RecordedEvent
 from events.frozen import build
 from events.vocabulary import JobProgress, JobRequested
-from tests.events.test_codec import _payloads
 from projections.job_status import JobStatus
+from tests.events.test_codec import _payloads
 
 
 @pytest.mark.parametrize(
