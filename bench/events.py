@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
 from bench import status_read  # noqa: E402
-from bench.stores import OURS, RAW, SYNCHRONOUS, Store, eventsourcing_stores  # noqa: E402
+from bench.stores import OURS, RAW, SYNCHRONOUS, Store, eventsourcing_stores, ours_prebuilt, schema_floor  # noqa: E402
 from bench.workload import build_job_log, progress_payload  # noqa: E402
 from events import EventLog  # noqa: E402
 from events.chain import canonical_json  # noqa: E402
@@ -105,6 +105,7 @@ def run_append(args: argparse.Namespace, tmp: Path, verdicts: Verdicts) -> None:
         f"{args.single_n:,} events, {args.batch}/txn and read all over {args.n:,}"
     )
     times: dict[str, dict[str, list[float]]] = {s.name: {"single": [], "batched": [], "read": []} for s in stores}
+    extra: dict[str, list[float]] = {"prebuilt": [], "floor": []}
     last_file: dict[str, Path] = {}
     for run in range(args.runs):
         # Interleaved, so a burst of load from elsewhere on the machine hits every store alike.
@@ -117,6 +118,9 @@ def run_append(args: argparse.Namespace, tmp: Path, verdicts: Verdicts) -> None:
             seconds, count = store.read_all(last_file[store.name])
             assert count == args.n, (store.name, count)
             times[store.name]["read"].append(seconds)
+            if store is OURS:
+                extra["prebuilt"].append(ours_prebuilt(folder / "prebuilt.db", args.n, args.batch))
+                extra["floor"].append(schema_floor(folder / "floor.db", args.n, args.batch))
     print(f"  {'store':<28} {'sync':<6} {'1 / txn':>10} {f'{args.batch} / txn':>10} {'read all':>10}")
     rates: dict[str, tuple[float, float, float]] = {}
     for store in stores:
@@ -140,6 +144,17 @@ def run_append(args: argparse.Namespace, tmp: Path, verdicts: Verdicts) -> None:
                 f"  ours / {other:<26} 1/txn {ratio[0]:.2f}x   {args.batch}/txn {ratio[1]:.2f}x   "
                 f"read all {ratio[2]:.2f}x"
             )
+    prebuilt = args.n / statistics.median(extra["prebuilt"])
+    floor = args.n / statistics.median(extra["floor"])
+    against = [(RAW.name, rates[RAW.name][1])]
+    if "eventsourcing Application" in rates:
+        against.append(("eventsourcing Application", rates["eventsourcing Application"][1]))
+    shares = ", ".join(f"{floor / other:.2f}x {name}" for name, other in against)
+    print(
+        f"  where ours' {args.batch}/txn time goes: with its NewEvents made before the clock starts "
+        f"{prebuilt:,.0f}/s; our schema's SQLite work alone (the same rows copied by INSERT ... SELECT, "
+        f"every trigger, CHECK and index in place, FULL, no Python per row) {floor:,.0f}/s = {shares}"
+    )
     if "eventsourcing Application" in rates:
         ratio = ours[1] / rates["eventsourcing Application"][1]
         verdicts.check(

@@ -69,6 +69,59 @@ def _ours_batched(path: Path, n: int, batch: int) -> float:
         return time.perf_counter() - start
 
 
+def ours_prebuilt(path: Path, n: int, batch: int) -> float:
+    """Batched appends of NewEvents made before the clock starts: the log without the producer's share."""
+    steps = plan(n, PER_STREAM)
+    batches = [
+        (
+            f"job-{steps[i][0]:05d}",
+            steps[i][1],
+            [NewEvent("job.progress", progress_payload(v)) for _, v in steps[i : i + batch]],
+        )
+        for i in range(0, len(steps), batch)
+    ]
+    with EventLog.open(path) as log:
+        start = time.perf_counter()
+        for stream, expected, events in batches:
+            log.append(stream, events, expected_version=expected)
+        return time.perf_counter() - start
+
+
+def schema_floor(path: Path, n: int, batch: int) -> float:
+    """Our schema's SQLite work alone: the rows ours writes, copied in batches with INSERT ... SELECT.
+
+    Every trigger, CHECK and index of events/schema.py is in place and synchronous is FULL; no
+    Python runs per row. What the log itself could reach if its Python cost nothing.
+    """
+    source = path.with_name(path.stem + "-source.db")
+    _ours_batched(source, n, batch)
+    with EventLog.open(path):
+        pass  # creates the schema
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+        columns = (
+            "event_id, stream_id, stream_version, type, schema_version, data, metadata, correlation_id, "
+            "causation_id, occurred_at, recorded_at, prev_hash, hash"
+        )
+        copy = (
+            f"INSERT INTO main.events ({columns}) "
+            f"SELECT {columns} FROM source.events WHERE id BETWEEN ? AND ? ORDER BY id"
+        )
+        start = time.perf_counter()
+        for first in range(1, n + 1, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(copy, (first, first + batch - 1))
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        assert conn.execute("SELECT COUNT(*) FROM main.events").fetchone()[0] == n
+        return elapsed
+    finally:
+        conn.close()
+
+
 def _ours_read(path: Path) -> tuple[float, int]:
     with EventLog.open(path) as log:
         start = time.perf_counter()
