@@ -99,12 +99,17 @@ def fold(
     The one fold behind ``project`` (recorded events) and the store's batches (stored rows).
     """
     drafts: dict[str, job_status.JobDraft] = {}
+    last_job = ""
     for job_id, position, stream_version, payload, occurred_at in events:
-        draft = drafts.get(job_id)
-        if draft is None:
-            known = jobs.get(job_id)
-            draft = None if known is None else job_status.JobDraft(known)
-        draft = drafts[job_id] = job_status.step(draft, job_id, position, stream_version, payload, occurred_at)
+        if job_id != last_job:  # events of one job mostly come in runs
+            found = drafts.get(job_id)
+            if found is None:
+                known = jobs.get(job_id)
+                start = known if known is not None else JobStatus(job_id=job_id, first_position=position)
+                found = drafts[job_id] = job_status.JobDraft(start)
+            draft = found
+            last_job = job_id
+        job_status.step(draft, job_id, position, stream_version, payload, occurred_at)
         if type(payload) is JobCompleted or type(payload) is JobCleaned:
             entry = _entry_after(catalog.get(job_id), payload, position, occurred_at, draft)
             if entry is not None:

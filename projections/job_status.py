@@ -288,11 +288,15 @@ def decoded_rows(rows: Iterable[EventRow]) -> Iterator[tuple[str, int, int, Even
         PoisonEventError: a payload cannot be decoded.
     """
     job_ids: dict[str, str | None] = {}
+    last_stream = ""
+    job_id: str | None = None
     for position, stream_id, stream_version, event_type, schema_version, data, occurred_at in rows:
-        if stream_id in job_ids:
-            job_id = job_ids[stream_id]
-        else:
-            job_id = job_ids[stream_id] = job_id_of(stream_id)
+        if stream_id != last_stream:  # a job's events mostly come in runs: look it up once per run
+            if stream_id in job_ids:
+                job_id = job_ids[stream_id]
+            else:
+                job_id = job_ids[stream_id] = job_id_of(stream_id)
+            last_stream = stream_id
         if job_id is None:
             continue
         try:
