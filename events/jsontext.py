@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 _STDLIB = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_SCALARS = frozenset({str, int, bool, type(None)})
+PLAIN_SCALARS = _SCALARS = frozenset({str, int, bool, type(None)})
 _CONTAINERS = frozenset({dict, list, tuple})
 _PLAIN = _SCALARS | _CONTAINERS
 # Deeper values go to the standard library (orjson's own limit is 255 levels).

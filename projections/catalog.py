@@ -99,6 +99,7 @@ def fold(
     The one fold behind ``project`` (recorded events) and the store's batches (stored rows).
     """
     drafts: dict[str, job_status.JobDraft] = {}
+    step = job_status.step
     last_job = ""
     for job_id, position, stream_version, payload, occurred_at in events:
         if job_id != last_job:  # events of one job mostly come in runs
@@ -109,8 +110,9 @@ def fold(
                 found = drafts[job_id] = job_status.JobDraft(start)
             draft = found
             last_job = job_id
-        job_status.step(draft, job_id, position, stream_version, payload, occurred_at)
-        if type(payload) is JobCompleted or type(payload) is JobCleaned:
+        step(draft, job_id, position, stream_version, payload, occurred_at)
+        kind = type(payload)
+        if kind is JobCompleted or kind is JobCleaned:
             entry = _entry_after(catalog.get(job_id), payload, position, occurred_at, draft)
             if entry is not None:
                 catalog[job_id] = entry

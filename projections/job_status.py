@@ -8,7 +8,7 @@ a frozen copy per event would be most of its time); ``apply`` and the folds free
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -281,12 +281,13 @@ def decoded(event: RecordedEvent) -> tuple[str, EventPayload]:
         raise PoisonEventError(event.position, str(e)) from e
 
 
-def decoded_rows(rows: Iterable[EventRow]) -> Iterator[tuple[str, int, int, EventPayload, str]]:
+def decoded_rows(rows: Iterable[EventRow]) -> list[tuple[str, int, int, EventPayload, str]]:
     """``(job_id, position, stream_version, payload, occurred_at)`` per stored row of a job stream.
 
     Raises:
         PoisonEventError: a payload cannot be decoded.
     """
+    decoded: list[tuple[str, int, int, EventPayload, str]] = []
     job_ids: dict[str, str | None] = {}
     last_stream = ""
     job_id: str | None = None
@@ -303,7 +304,8 @@ def decoded_rows(rows: Iterable[EventRow]) -> Iterator[tuple[str, int, int, Even
             payload = decode_stored(event_type, schema_version, data)
         except (InvalidEventError, UnknownEventTypeError) as e:
             raise PoisonEventError(position, str(e)) from e
-        yield job_id, position, stream_version, payload, occurred_at
+        decoded.append((job_id, position, stream_version, payload, occurred_at))
+    return decoded
 
 
 def apply(state: JobStatus | None, event: RecordedEvent) -> JobStatus:

@@ -236,7 +236,7 @@ class ProjectionStore:
             if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
                 self._advance(tx, 0, None)
             return
-        events = list(job_status.decoded_rows(rows))
+        events = job_status.decoded_rows(rows)
         job_ids = sorted({event[0] for event in events})
         jobs: dict[str, JobStatus] = {}
         entries: dict[str, BackupEntry] = {}
