@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from events import InvalidEventError, RecordedEvent, UnknownEventTypeError
@@ -101,6 +102,8 @@ class JobStatus:
 
 
 _FIELDS = tuple(f.name for f in fields(JobStatus))
+# All fields' values at once, in field order (one C call; a status or a draft).
+_values = attrgetter(*_FIELDS)
 
 
 class JobDraft:
@@ -140,11 +143,11 @@ class JobDraft:
     version: int
 
     def __init__(self, status: JobStatus) -> None:
-        for name in _FIELDS:
-            setattr(self, name, getattr(status, name))
+        for name, value in zip(_FIELDS, _values(status), strict=True):
+            setattr(self, name, value)
 
     def freeze(self) -> JobStatus:
-        return build(JobStatus, {name: getattr(self, name) for name in _FIELDS})
+        return build(JobStatus, dict(zip(_FIELDS, _values(self), strict=True)))
 
 
 def _on_requested(job: JobDraft, payload: JobRequested, occurred_at: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from events import EventLog, Transaction
@@ -98,11 +99,15 @@ _UPSERT_JOB = _upsert_sql("job_status", _JOB_COLUMNS)
 _UPSERT_ENTRY = _upsert_sql("backup_catalog", _ENTRY_COLUMNS)
 
 
+_job_values = attrgetter(*_JOB_COLUMNS)
+_ERROR = _JOB_COLUMNS.index("error")
+
+
 def _job_row(status: JobStatus) -> tuple[Any, ...]:
+    row = [int(v) if isinstance(v, bool) else v for v in _job_values(status)]
     error = status.error
-    data = {c: getattr(status, c) for c in _JOB_COLUMNS}
-    data["error"] = None if error is None else json.dumps(error.to_dict(), sort_keys=True)
-    return tuple(int(v) if isinstance(v, bool) else v for v in data.values())
+    row[_ERROR] = None if error is None else json.dumps(error.to_dict(), sort_keys=True)
+    return tuple(row)
 
 
 def _job_from_row(row: dict[str, Any]) -> JobStatus:
