@@ -8,8 +8,10 @@ Every read catches up first, so status is never stale even without a projector d
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
@@ -129,6 +131,23 @@ def _entry_from_row(row: dict[str, Any]) -> BackupEntry:
     return BackupEntry.from_dict(data)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a batch folds.
+
+    A fold allocates hundreds of thousands of short-lived objects and no reference cycles, so the
+    collector, triggered every 700 allocations, only re-traverses live objects: about 5 % of a
+    rebuild's time. Reference counting still frees everything at once; collection resumes after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class ProjectionStore:
     """Job status and backup catalog tables in the log's database, caught up on every read."""
 
@@ -165,7 +184,7 @@ class ProjectionStore:
         applied = 0
         done = False
         while not done:
-            with self._log.write_transaction() as tx:
+            with _collector_paused(), self._log.write_transaction() as tx:
                 position = self._checked_position(tx)
                 if position is None:
                     applied += self._rebuild_in(tx)
@@ -183,7 +202,7 @@ class ProjectionStore:
 
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""
-        with self._log.write_transaction() as tx:
+        with _collector_paused(), self._log.write_transaction() as tx:
             return self._rebuild_in(tx)
 
     def _rebuild_in(self, tx: Transaction) -> int:
