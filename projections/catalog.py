@@ -99,7 +99,7 @@ def fold(
     The one fold behind ``project`` (recorded events) and the store's batches (stored rows).
     """
     drafts: dict[str, job_status.JobDraft] = {}
-    step = job_status.step
+    handlers = job_status.HANDLERS
     last_job = ""
     for job_id, position, stream_version, payload, occurred_at in events:
         if job_id != last_job:  # events of one job mostly come in runs
@@ -110,8 +110,11 @@ def fold(
                 found = drafts[job_id] = job_status.JobDraft(start)
             draft = found
             last_job = job_id
-        step(draft, job_id, position, stream_version, payload, occurred_at)
+        # job_status.step, written out: this loop runs once per event of a rebuild
         kind = type(payload)
+        handlers[kind](draft, payload, occurred_at)
+        draft.last_position = position
+        draft.version = stream_version
         if kind is JobCompleted or kind is JobCleaned:
             entry = _entry_after(catalog.get(job_id), payload, position, occurred_at, draft)
             if entry is not None:

@@ -244,7 +244,7 @@ def _on_interrupted(job: JobDraft, payload: JobInterrupted, occurred_at: str) ->
     job.finished_at = occurred_at
 
 
-_HANDLERS: dict[type, Callable[[JobDraft, Any, str], None]] = {
+HANDLERS: dict[type, Callable[[JobDraft, Any, str], None]] = {
     JobRequested: _on_requested,
     JobStarted: _on_started,
     JobProgress: _on_progress,
@@ -263,7 +263,7 @@ def step(
     """Apply one decoded event of the job's stream to its draft (a new one for the first event)."""
     if job is None:
         job = JobDraft(JobStatus(job_id=job_id, first_position=position))
-    _HANDLERS[type(payload)](job, payload, occurred_at)
+    HANDLERS[type(payload)](job, payload, occurred_at)
     job.last_position = position
     job.version = stream_version
     return job
