@@ -354,6 +354,7 @@ class Transaction:
         The batch runs in a savepoint, so a refused batch leaves the rest of the transaction intact.
         """
         conn = self._require_open()
+        events = list(events)  # read twice when a retry has to be recognised
         with _translated("append"):
             conn.execute("SAVEPOINT append_batch")
             try:
@@ -361,7 +362,7 @@ class Transaction:
                     positions = _append(conn, stream_id, events, expected_version)
                 except _DuplicateIdError as duplicate:
                     conn.execute("ROLLBACK TO append_batch")
-                    original = _already_recorded(conn, stream_id, list(events))
+                    original = _already_recorded(conn, stream_id, events)
                     if original is None:
                         raise duplicate.error from None
                     positions = original
