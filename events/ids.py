@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# A random hex digit's low two bits under the variant bits 10: 8, 9, a or b.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+_millis_prefix: tuple[int, str] = (-1, "")
 
 
 def new_event_id() -> str:
-    """Return a fresh UUIDv7 string (RFC 9562): 48-bit unix milliseconds, then random bits."""
+    """Return a fresh UUIDv7 string (RFC 9562): 48-bit unix milliseconds, then random bits.
+
+    Written as hex text (every appended event needs one): the millisecond part, formatted once
+    per millisecond, then version nibble 7, 12 random bits, variant 10, 62 random bits.
+    """
+    global _millis_prefix
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    rand_a = rand >> 68  # 12 bits
-    rand_b = rand & ((1 << 62) - 1)
-    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    return str(uuid.UUID(int=value))
+    prefix = _millis_prefix
+    if prefix[0] != millis:
+        t = (millis & 0xFFFF_FFFF_FFFF).to_bytes(6, "big").hex()
+        prefix = _millis_prefix = (millis, f"{t[:8]}-{t[8:12]}-7")
+    r = os.urandom(10).hex()
+    return f"{prefix[1]}{r[1:4]}-{_VARIANT[r[4]]}{r[5:8]}-{r[8:20]}"
 
 
 def new_job_id() -> str:

@@ -8,14 +8,18 @@ Every read catches up first, so status is never stale even without a projector d
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
-from events import EventLog, RecordedEvent, Transaction
-from events.ids import job_id_of
+from events import EventLog, Transaction
+from events.records import EventRow
 from projections import catalog as catalog_fold
+from projections import job_status
 from projections.catalog import BackupEntry
 from projections.errors import RewrittenLogError
 from projections.job_status import JobStatus
@@ -24,7 +28,8 @@ from projections.job_status import JobStatus
 # next catch-up rebuild from zero.
 PROJECTION_VERSION = 2  # 2: job_status.files_total (job.progress v2)
 PROJECTIONS = ("job_status", "backup_catalog")
-BATCH = 500
+BATCH = 500  # events per catch-up transaction: short, so writers are not kept waiting
+REBUILD_PAGE = 5000  # events per read inside the one rebuild transaction
 
 _JOB_COLUMNS = tuple(f.name for f in fields(JobStatus))
 _ENTRY_COLUMNS = tuple(f.name for f in fields(BackupEntry))
@@ -97,10 +102,15 @@ _UPSERT_JOB = _upsert_sql("job_status", _JOB_COLUMNS)
 _UPSERT_ENTRY = _upsert_sql("backup_catalog", _ENTRY_COLUMNS)
 
 
+_job_values = attrgetter(*_JOB_COLUMNS)
+_ERROR = _JOB_COLUMNS.index("error")
+
+
 def _job_row(status: JobStatus) -> tuple[Any, ...]:
-    data = status.to_dict()
-    data["error"] = None if data["error"] is None else json.dumps(data["error"], sort_keys=True)
-    return tuple(int(v) if isinstance(v, bool) else v for v in (data[c] for c in _JOB_COLUMNS))
+    row = [int(v) if isinstance(v, bool) else v for v in _job_values(status)]
+    error = status.error
+    row[_ERROR] = None if error is None else json.dumps(error.to_dict(), sort_keys=True)
+    return tuple(row)
 
 
 def _job_from_row(row: dict[str, Any]) -> JobStatus:
@@ -122,11 +132,31 @@ def _entry_from_row(row: dict[str, Any]) -> BackupEntry:
     return BackupEntry.from_dict(data)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a batch folds.
+
+    A fold allocates hundreds of thousands of short-lived objects and no reference cycles, so the
+    collector, triggered every 700 allocations, only re-traverses live objects: about 5 % of a
+    rebuild's time. Reference counting still frees everything at once; collection resumes after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class ProjectionStore:
     """Job status and backup catalog tables in the log's database, caught up on every read."""
 
     def __init__(self, log: EventLog) -> None:
         self._log = log
+        # The log's commit stamp (and the projection version) when this store last found itself
+        # current: while it is unchanged, nothing can have been appended.
+        self._current_at: tuple[int, int, int] | None = None
         existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not set(PROJECTIONS) <= existing:
             with log.write_transaction() as tx:
@@ -146,23 +176,34 @@ class ProjectionStore:
             PoisonEventError: an event cannot be applied (the projection stays before it).
             RewrittenLogError: the event at the checkpoint changed since it was applied.
         """
+        stamp = (*self._log.commit_stamp(), PROJECTION_VERSION)
+        if stamp == self._current_at:
+            return 0
         if not self._behind():
+            self._current_at = stamp
             return 0
         applied = 0
-        while True:
-            with self._log.write_transaction() as tx:
+        done = False
+        while not done:
+            with _collector_paused(), self._log.write_transaction() as tx:
                 position = self._checked_position(tx)
                 if position is None:
-                    return applied + self._rebuild_in(tx)
-                events = tx.read_all(after=position, limit=BATCH)
-                self._apply_batch(tx, events)
-            applied += len(events)
-            if len(events) < BATCH:
-                return applied
+                    applied += self._rebuild_in(tx)
+                    done = True
+                else:
+                    rows, last_hash = tx.read_rows(after=position, limit=BATCH)
+                    self._apply_batch(tx, rows, last_hash)
+                    applied += len(rows)
+                    done = len(rows) < BATCH
+                # Under the write lock nobody else can commit, so this stamp marks "current"
+                # until the next commit by anyone (ours adds no change after it).
+                stamp = (*self._log.commit_stamp(), PROJECTION_VERSION)
+        self._current_at = stamp
+        return applied
 
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""
-        with self._log.write_transaction() as tx:
+        with _collector_paused(), self._log.write_transaction() as tx:
             return self._rebuild_in(tx)
 
     def _rebuild_in(self, tx: Transaction) -> int:
@@ -178,12 +219,12 @@ class ProjectionStore:
         applied = 0
         position = 0
         while True:
-            events = tx.read_all(after=position, limit=BATCH)
-            self._apply_batch(tx, events)
-            applied += len(events)
-            if len(events) < BATCH:
+            rows, last_hash = tx.read_rows(after=position, limit=REBUILD_PAGE)
+            self._apply_batch(tx, rows, last_hash)
+            applied += len(rows)
+            if len(rows) < REBUILD_PAGE:
                 return applied
-            position = events[-1].position
+            position = rows[-1][0]
 
     def _behind(self) -> bool:
         """One cheap autocommit read: is there anything to do?"""
@@ -215,25 +256,26 @@ class ProjectionStore:
                     raise RewrittenLogError(row["projection"], position)
         return position
 
-    def _apply_batch(self, tx: Transaction, events: list[RecordedEvent]) -> None:
-        if not events:
+    def _apply_batch(self, tx: Transaction, rows: list[EventRow], last_hash: bytes | None) -> None:
+        if not rows:
             if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
                 self._advance(tx, 0, None)
             return
-        job_ids = sorted({j for j in (job_id_of(e.stream_id) for e in events) if j is not None})
+        events = job_status.decoded_rows(rows)
+        job_ids = sorted({event[0] for event in events})
         jobs: dict[str, JobStatus] = {}
         entries: dict[str, BackupEntry] = {}
         for start in range(0, len(job_ids), BATCH):
             chunk = job_ids[start : start + BATCH]
             marks = ", ".join("?" * len(chunk))
-            for row in tx.execute(f"SELECT * FROM job_status WHERE job_id IN ({marks})", chunk):
-                jobs[row["job_id"]] = _job_from_row(row)
-            for row in tx.execute(f"SELECT * FROM backup_catalog WHERE job_id IN ({marks})", chunk):
-                entries[row["job_id"]] = _entry_from_row(row)
-        touched = catalog_fold.project(events, jobs=jobs, catalog=entries)
+            for stored in tx.execute(f"SELECT * FROM job_status WHERE job_id IN ({marks})", chunk):
+                jobs[stored["job_id"]] = _job_from_row(stored)
+            for stored in tx.execute(f"SELECT * FROM backup_catalog WHERE job_id IN ({marks})", chunk):
+                entries[stored["job_id"]] = _entry_from_row(stored)
+        touched = catalog_fold.fold(events, jobs=jobs, catalog=entries)
         tx.executemany(_UPSERT_JOB, [_job_row(jobs[j]) for j in sorted(touched)])
         tx.executemany(_UPSERT_ENTRY, [_entry_row(entries[j]) for j in sorted(touched) if j in entries])
-        self._advance(tx, events[-1].position, bytes.fromhex(events[-1].hash))
+        self._advance(tx, rows[-1][0], last_hash)
 
     def _advance(self, tx: Transaction, position: int, last_hash: bytes | None) -> None:
         tx.executemany(

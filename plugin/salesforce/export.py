@@ -134,6 +134,7 @@ class Exporter:
         on_plan: Callable[[ObjectSelection], None],
         on_progress: Callable[[Progress], None],
         log_head: Callable[[], tuple[int, str]],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.identity = identity
@@ -146,10 +147,11 @@ class Exporter:
         self.records = 0
         self.files = 0
         self.bytes = 0
-        self._last_report = 0.0
         self.linked: dict[str, LinkedExport] = {}
         self._available: set[str] = set()
         self.started_at = ""  # when run() began: the end of the incremental window
+        self._clock = clock
+        self._last_report: float | None = None
 
     # -- progress -------------------------------------------------------------------------------
     def _percent(self, done: int, total: int, files_done: int = 0, files_total: int = 0) -> int:
@@ -159,10 +161,18 @@ class Exporter:
             pct += 12 * files_done / files_total
         return min(99, int(pct))
 
+    def _due(self) -> bool:
+        """Whether an unforced report may go out now: at most one per PROGRESS_INTERVAL.
+
+        Every report becomes a ``job.progress`` event, so this is what bounds their number: two
+        per object (started, finished), one for the manifest, and one per interval in between,
+        however many records or files there are.
+        """
+        return self._last_report is None or self._clock() - self._last_report >= PROGRESS_INTERVAL
+
     def _report(self, progress: Progress, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_report >= PROGRESS_INTERVAL:
-            self._last_report = now
+        if force or self._due():
+            self._last_report = self._clock()
             self.on_progress(progress)
 
     # -- the run --------------------------------------------------------------------------------
@@ -353,7 +363,10 @@ class Exporter:
                     deleted += 1
                 if want_bodies:
                     tasks.extend(tasks_for(name, record, plan.blob_fields))
-                self._report(Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)))
+                if self._due():  # checked first: building a Progress per record costs more than the check
+                    self._report(
+                        Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total))
+                    )
         except BaseException:
             sink.abort()
             raise

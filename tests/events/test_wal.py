@@ -17,7 +17,7 @@ from projections import ProjectionStore
 
 PAD = "x" * 16000  # ~16 KiB per event: megabytes of WAL from few events (cheap to project)
 PER_BATCH = 10
-SLACK = 1024 * 1024
+SLACK = 2 * 1024 * 1024  # a batch or two past a checkpoint that a busy machine runs late
 
 
 def _wal(db: Path) -> Path:

@@ -1,0 +1,102 @@
+"""A backup of a million records writes at most a few thousand progress events.
+
+The exporter runs against a simulated org (no network: describes and records come from memory)
+with a fake clock that advances per record, as a real org paging 2,000 records a second would.
+Every progress report becomes one ``job.progress`` event (``JobWorker.on_progress``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from plugin.salesforce.client import OrgIdentity, RawBody
+from plugin.salesforce.export import PROGRESS_INTERVAL, Exporter, ExportOptions, Progress
+
+SECONDS_PER_RECORD = 0.0005  # 2,000 records a second
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimulatedOrg:
+    """What the exporter asks of an ``OrgClient``, answered from memory; each record costs fake time."""
+
+    api_version = "62.0"
+
+    def __init__(self, records: dict[str, int], clock: FakeClock, seconds_per_record: float) -> None:
+        self.records = records
+        self.clock = clock
+        self.step = seconds_per_record
+        self.api_calls = 0
+
+    def _body(self, data: dict[str, Any]) -> RawBody:
+        self.api_calls += 1
+        return RawBody(json.dumps(data).encode("utf-8"), data)
+
+    def describe_global(self) -> RawBody:
+        return self._body({"sobjects": [{"name": name, "queryable": True} for name in self.records]})
+
+    def describe(self, name: str) -> RawBody:
+        return self._body({"name": name, "fields": [{"name": "Id", "type": "id"}]})
+
+    def query(self, soql: str, *, object_name: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        for i in range(self.records[object_name]):
+            self.clock.now += self.step
+            yield {"Id": f"{object_name[:3]}{i:015d}"}
+
+
+def run(
+    tmp_path: Path, records: dict[str, int], seconds_per_record: float = SECONDS_PER_RECORD
+) -> tuple[list[tuple[float, Progress]], FakeClock, Any]:
+    clock = FakeClock()
+    reports: list[tuple[float, Progress]] = []
+    exporter = Exporter(
+        SimulatedOrg(records, clock, seconds_per_record),  # type: ignore[arg-type]
+        OrgIdentity("00D000000000001", "Sim", "https://sim.example"),
+        ExportOptions(job_id="sim", backup_type="full"),
+        tmp_path / "backup",
+        on_plan=lambda selection: None,
+        on_progress=lambda progress: reports.append((clock.now, progress)),
+        log_head=lambda: (0, "00" * 32),
+        clock=clock,
+    )
+    result = exporter.run()
+    return reports, clock, result
+
+
+def test_a_million_records_give_one_report_per_second_and_two_per_object(tmp_path: Path) -> None:
+    records = {"Account": 400_000, "Contact": 350_000, "Opportunity": 200_000, "Task": 50_000, "Case": 0}
+    reports, _, result = run(tmp_path, records)
+    assert result.records == 1_000_000
+    seconds = sum(records.values()) * SECONDS_PER_RECORD  # 500 s of paging
+    forced = 2 * len(records) + 1  # started and finished per object, then the manifest
+    assert len(reports) <= forced + math.ceil(seconds / PROGRESS_INTERVAL)
+    assert len(reports) >= seconds / PROGRESS_INTERVAL - len(records)  # "about once a second", not fewer
+    assert len(reports) < 3_000
+    finished = [p.object_finished["object"] for _, p in reports if p.object_finished]
+    assert finished == sorted(records)
+    # Within an object, reports are at least one interval apart (the first one is its start).
+    gaps = [
+        b[0] - a[0]
+        for a, b in pairwise(reports)
+        if b[1].current_object is not None and a[1].current_object == b[1].current_object
+    ]
+    assert len(gaps) > 400
+    assert min(gaps) >= PROGRESS_INTERVAL
+
+
+def test_the_count_does_not_grow_with_records_when_time_does_not(tmp_path: Path) -> None:
+    """However many records arrive within one interval, they add no report."""
+    reports, _, result = run(tmp_path, {"Account": 100_000, "Contact": 100_000}, seconds_per_record=0.0)
+    assert result.records == 200_000
+    assert len(reports) == 2 * 2 + 1
