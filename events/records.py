@@ -77,6 +77,15 @@ class NewEvent:
             raise InvalidEventError(f"schema_version must be an int >= 1, got {schema_version!r}")
         if event_id is not None and not (isinstance(event_id, str) and event_id):
             raise InvalidEventError("event_id must be a non-empty string")
+        # The hash covers these as given and the table stores them as text: anything but a string
+        # would be stored other than it was hashed, and the chain would no longer verify.
+        for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id)):
+            if value is not None and builtins.type(value) is not str:
+                raise InvalidEventError(f"{name} must be a string or None, got {builtins.type(value).__name__}")
+        if occurred_at is not None and builtins.type(occurred_at) is not str:
+            raise InvalidEventError(
+                f"occurred_at must be an RFC 3339 string, got {builtins.type(occurred_at).__name__}"
+            )
         # Fail at construction, where the producer's stack trace is, not at append time.
         data_json = canonical_json(data)
         metadata_json = canonical_json(meta) if meta else "{}"  # most events carry no metadata

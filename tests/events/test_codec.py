@@ -135,6 +135,14 @@ def test_new_event_refuses_data_that_is_not_json_safe() -> None:
         events.NewEvent("job.progress", {"x": "\ud800"})
 
 
+@pytest.mark.parametrize("field", ["correlation_id", "causation_id", "occurred_at"])
+def test_new_event_refuses_ids_and_times_that_are_not_strings(field: str) -> None:
+    # Regression: an int correlation id was hashed as a JSON number but stored as text, so the
+    # chain of a log holding it no longer verified.
+    with pytest.raises(InvalidEventError, match=field):
+        events.NewEvent("job.progress", {}, **{field: 42})
+
+
 def test_new_event_defaults_to_a_uuid7_and_an_rfc3339_utc_time() -> None:
     event = events.NewEvent("job.progress", {})
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event.event_id)
