@@ -85,7 +85,7 @@ def measure_tool(homes: dict[int, Path], reads: int) -> dict[int, float]:
     """Median seconds of ``salesforce_backup_status(job_id=...)`` per home, calls alternating."""
     from mcp.server.mcpserver import MCPServer
 
-    from plugin.mcp.tools import register
+    from plugin.mcp.mount import register
 
     picks: dict[int, list[str]] = {}
     for size, home in homes.items():
@@ -113,5 +113,5 @@ def measure_tool(homes: dict[int, Path], reads: int) -> dict[int, float]:
         times = anyio.run(run)
     finally:
         for holder in holders:
-            holder.close()
+            holder.runtime.close()
     return {size: statistics.median(values) for size, values in times.items()}

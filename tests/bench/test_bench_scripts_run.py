@@ -1,0 +1,71 @@
+"""The benchmark scripts are run by hand, so nothing else notices when a refactor breaks one: run
+each at a tiny size and check it prints its verdict lines (numbers are not asserted here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], tmp_path: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_events_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
+    out = _run(
+        [
+            "bench/events.py",
+            "--n",
+            "300",
+            "--single-n",
+            "30",
+            "--runs",
+            "1",
+            "--rebuild-n",
+            "600",
+            "--status-small",
+            "100",
+            "--status-big",
+            "400",
+            "--reads",
+            "20",
+            "--tmp",
+            str(tmp_path),
+        ],
+        tmp_path,
+    )
+    for verdict in ("batched append", "projection rebuild", "status read"):
+        assert verdict in out, out[-2000:]
+
+
+def test_follow_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
+    out = _run(["bench/follow_latency.py", "--sparse", "3", "--burst", "5"], tmp_path)
+    assert "p95" in out, out[-2000:]
+
+
+@pytest.mark.slow
+def test_mcp_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
+    out = _run(
+        [
+            "bench/mcp_latency.py",
+            "--samples",
+            "5",
+            "--backup-samples",
+            "2",
+            "--history-jobs",
+            "3",
+            "--events-per-job",
+            "5",
+        ],
+        tmp_path,
+    )
+    assert "floor" in out and "status" in out, out[-2000:]
