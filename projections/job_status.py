@@ -128,8 +128,11 @@ def _on_started(state: JobStatus, payload: JobStarted, event: RecordedEvent) -> 
 def _on_progress(state: JobStatus, payload: JobProgress, event: RecordedEvent) -> JobStatus:
     if state.status not in ("requested", "running"):
         return state
+    finished = payload.object_finished
+    refused = finished is not None and finished.status == "skipped"  # Salesforce refused it at query time
     return replace(
         state,
+        skipped=state.skipped + 1 if refused else state.skipped,
         status="running",
         phase=payload.phase,
         objects_done=payload.objects_done,

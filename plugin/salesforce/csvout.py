@@ -74,6 +74,11 @@ class CsvSink:
         self._writer.writerow([render_cell(record.get(c)) for c in self.columns])
         self.rows += 1
 
+    def write_cells(self, rows: Sequence[Sequence[str]]) -> None:
+        """Rows already rendered as cell text (Bulk API pages), in column order."""
+        self._writer.writerows(rows)
+        self.rows += len(rows)
+
     def close(self) -> str:
         """Flush, fsync and return the sha256 of the file as written on disk."""
         self._text.flush()

@@ -216,9 +216,17 @@ def plan_fields(describe: Mapping[str, Any]) -> FieldPlan:
     )
 
 
+def window_filter(plan: FieldPlan, *, since: str | None = None) -> str | None:
+    """The WHERE condition of an incremental window, or None (``since`` is a validated datetime)."""
+    if since and plan.change_field:
+        return f"{plan.change_field} > {since}"
+    return None
+
+
 def build_soql(plan: FieldPlan, *, since: str | None = None) -> str:
     """The SOQL for one object; names come from the describe, ``since`` is a validated datetime."""
     soql = f"SELECT {', '.join(plan.columns)} FROM {plan.object}"
-    if since and plan.change_field:
-        soql += f" WHERE {plan.change_field} > {since}"
+    where = window_filter(plan, since=since)
+    if where:
+        soql += f" WHERE {where}"
     return soql

@@ -28,6 +28,8 @@ PINNED = {
     "v1_every_type.expected.json": "8afbc913267b92647eb31c62fc9f440595e1a2599e8443a33ddfde427863295a",
     "v2_progress.jsonl": "8a3617d8c75448a5e73fe418063e556a6e115130490bc6a4ec69a0470fd18617",
     "v2_progress.expected.json": "f8d3115901d9cfbf216235c16384090ceda9956426dd4f53fabef184dd9d0176",
+    "v3_progress.jsonl": "1b1069c18ecdd2ba214e8d48692abcad0f45bc6d0eb6cc6e9137f7bf6da5d6e1",
+    "v3_progress.expected.json": "fede37ef5fae64bf839e86763dc93e1f3da70e0763b2d8bf8879bbff6ddfcee0",
 }
 CASES = sorted(name.removesuffix(".jsonl") for name in PINNED if name.endswith(".jsonl"))
 
