@@ -102,7 +102,11 @@ class BulkJobs:
         for key, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise FakeOrgError(f"org.json bulk.{key} must be an integer >= 1, got {value!r}")
-        return cls(org, user_id, values["polls_to_complete"], values["page_size"])
+        # The org's quirks (not_bulk, not_queryable) say which objects Bulk refuses with INVALIDENTITY.
+        refused = org.quirks.bulk_refusal
+        return cls(
+            org, user_id, values["polls_to_complete"], values["page_size"], lambda name: refused(name, ()) is not None
+        )
 
     # --- requests ----------------------------------------------------------------------------
 

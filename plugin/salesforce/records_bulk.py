@@ -30,7 +30,7 @@ from plugin.salesforce.errors import (
 from plugin.salesforce.records_rest import soql_for
 
 BATCH_ROWS = 1000
-_POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls; polls are API calls
+_POLL_SCHEDULE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls; polls are API calls
 
 
 class BulkUnusableError(SalesforceError):

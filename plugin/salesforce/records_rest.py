@@ -71,9 +71,9 @@ class RestRecords:
     # -- queries --------------------------------------------------------------------------------
     def _pages(self, soql: str, *, announce: bool) -> Iterator[list[dict[str, Any]]]:
         page = self.client.query_page(soql=soql, object_name=self.object)
-        total = page.get("totalSize")
-        if announce and isinstance(total, int):
-            self.announced = total + (self.announced or 0)
+        total = str(page.get("totalSize"))  # numbers are parsed as their literal text
+        if announce and total.isdigit():
+            self.announced = int(total) + (self.announced or 0)
         while True:
             yield page["records"]
             if page.get("done", True):
