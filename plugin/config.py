@@ -195,11 +195,10 @@ def export_settings(env: Mapping[str, str] | None = None) -> ExportSettings:
         ConfigError: a value is not a number in its range.
     """
     env = os.environ if env is None else env
-    threshold = _number(
-        env, "SFBACKUP_BULK_THRESHOLD", 50_000, low=0, high=1e12, hint="a whole number of records (e.g. 50000)"
-    )
+    hint = "a whole number of records (e.g. 50000)"
+    threshold = _number(env, "SFBACKUP_BULK_THRESHOLD", 50_000, low=0, high=1e12, hint=hint)
     if threshold != int(threshold):
-        raise ConfigError(f"SFBACKUP_BULK_THRESHOLD={threshold!r} is not a whole number of records; fix or unset it.")
+        raise ConfigError(f"SFBACKUP_BULK_THRESHOLD={env['SFBACKUP_BULK_THRESHOLD']!r} is not {hint}; fix or unset it.")
     timeout = _number(env, "SFBACKUP_BULK_POLL_TIMEOUT", 1800.0, low=0.1, high=7 * 86400, hint="seconds (e.g. 1800)")
     reserve = _number(env, "SFBACKUP_API_RESERVE", 10.0, low=0, high=90, hint="a percentage from 0 to 90")
     return ExportSettings(bulk_threshold=int(threshold), bulk_poll_timeout=timeout, api_reserve=reserve / 100)
