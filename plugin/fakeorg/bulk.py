@@ -234,8 +234,6 @@ class BulkJobs:
     def _check_bulk(self, result: QueryResult) -> None:
         query = result.query
         name = result.table.name
-        if self.not_supported(name):
-            raise ApiError(400, "INVALIDENTITY", f"Entity '{name}' is not supported by the Bulk API.")
         if query.is_count:
             raise ApiError(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0")  # (unconfirmed)
         if query.offset is not None:
@@ -247,6 +245,9 @@ class BulkJobs:
             if kind == "base64":
                 message = f"Cannot serialize value for '{column.path.field.name}' in CSV format"
                 raise ApiError(400, "FEATURENOTENABLED", message)  # code (unconfirmed), message as Bulk v1
+        # After the column checks (which one Salesforce reports first is unconfirmed).
+        if self.not_supported(name):
+            raise ApiError(400, "INVALIDENTITY", f"Entity '{name}' is not supported by the Bulk API.")
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -168,14 +168,14 @@ def test_an_expired_session_with_session_only_credentials_says_how_to_refresh(
 def test_503_and_429_are_retried_honouring_retry_after(
     fake: FakeOrgServer, clean: dict[str, str], tmp_path: Path
 ) -> None:
-    fake.add_fault({"action": "respond", "path": r"/query/01g", "status": 503, "nth": 1, "retry_after": 1})
+    fake.add_fault({"action": "respond", "path": r"/query/01g", "status": 503, "nth": 1})
     fake.add_fault({"action": "respond", "path": r"/query/01g", "status": 429, "nth": 2, "retry_after": 1})
     started = time.monotonic()
     run = export(fake, tmp_path / "b")
     waited = time.monotonic() - started
     statuses = [s for _, _, s in paths(fake, "/query/01g")]
     assert statuses[:3] == [503, 429, 200]
-    assert waited >= 2.0  # both Retry-After: 1 were waited out (a lower bound, not a speed check)
+    assert waited >= 1.0  # Retry-After: 1 was waited out (a lower bound, not a speed check)
     assert run.result is not None and csv_digests(run.result.directory) == clean
 
 
