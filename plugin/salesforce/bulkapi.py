@@ -87,36 +87,44 @@ class BulkQueryApi:
         with contextlib.suppress(SalesforceError):  # best effort: the job is abandoned either way
             self.client.with_session_retry(patch, object_name=self.object)
 
-    def results(self, job_id: str, locator: str | None, target: Path) -> ResultsPage:
-        """GET one results page into ``target`` (rewritten from the start on every try).
+    def open_results(self, job_id: str, locator: str | None) -> tuple[requests.Response, int, str | None]:
+        """GET one results page, streamed: (the open response, Sforce-NumberOfRecords, next locator).
+
+        The caller reads the body and closes the response; run it inside ``OrgClient.with_retries``
+        (with the caller's output rewound), so a page that drops midway is fetched again whole.
 
         Raises:
             SalesforceDataError: the answer lacks Sforce-NumberOfRecords.
         """
-        params = {"locator": locator} if locator else None
+        self.client.check_api_reserve()
+        response = self.client.send(
+            "GET",
+            f"jobs/query/{job_id}/results",
+            object_name=self.object,
+            stream=True,
+            params={"locator": locator} if locator else None,
+            headers={"Accept": "text/csv"},
+        )
+        raw = response.headers.get("Sforce-NumberOfRecords")
+        if raw is None or not raw.strip().isdigit():
+            response.close()
+            raise SalesforceDataError(
+                f"A Bulk results page of {self.object} has no Sforce-NumberOfRecords header.",
+                object_name=self.object,
+            )
+        following = response.headers.get("Sforce-Locator")
+        return response, int(raw), None if following in (None, "", "null") else following
+
+    def results(self, job_id: str, locator: str | None, target: Path) -> ResultsPage:
+        """GET one results page into ``target`` (rewritten from the start on every try)."""
 
         def fetch() -> ResultsPage:
-            self.client.check_api_reserve()
-            response = self.client.send(
-                "GET",
-                f"jobs/query/{job_id}/results",
-                object_name=self.object,
-                stream=True,
-                params=params,
-                headers={"Accept": "text/csv"},
-            )
+            response, records, following = self.open_results(job_id, locator)
+            size = 0
             with response, open(target, "wb") as out:
-                raw = response.headers.get("Sforce-NumberOfRecords")
-                if raw is None or not raw.strip().isdigit():
-                    raise SalesforceDataError(
-                        f"A Bulk results page of {self.object} has no Sforce-NumberOfRecords header.",
-                        object_name=self.object,
-                    )
-                size = 0
                 for chunk in response.iter_content(CHUNK):
                     out.write(chunk)
                     size += len(chunk)
-            following = response.headers.get("Sforce-Locator")
-            return ResultsPage(int(raw), None if following in (None, "", "null") else following, size)
+            return ResultsPage(records, following, size)
 
         return self.client.with_retries(fetch, object_name=self.object)

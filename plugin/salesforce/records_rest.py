@@ -1,7 +1,8 @@
 """One object's records over the REST API (queryAll), paged by us.
 
 We follow ``nextRecordsUrl`` ourselves (``OrgClient.query_page``), so a page whose connection
-dropped or whose session expired is fetched again from the same locator. A wide object is queried
+dropped or whose session expired is fetched again from the same locator; the next page is on its
+way while the current one is written. A wide object is queried
 in field chunks, each ``ORDER BY Id``, joined row by row (streaming, never the object in memory).
 An object whose query times out is read in Id ranges, halved until each range answers in time.
 """
@@ -9,6 +10,7 @@ An object whose query times out is read in Id ranges, halved until each range an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
@@ -70,21 +72,31 @@ class RestRecords:
 
     # -- queries --------------------------------------------------------------------------------
     def _pages(self, soql: str, *, announce: bool) -> Iterator[list[dict[str, Any]]]:
+        """The pages of one query; the next page is fetched while the caller writes this one."""
         page = self.client.query_page(soql=soql, object_name=self.object)
         total = str(page.get("totalSize"))  # numbers are parsed as their literal text
         if announce and total.isdigit():
             self.announced = int(total) + (self.announced or 0)
-        while True:
-            yield page["records"]
-            if page.get("done", True):
-                return
-            url = page.get("nextRecordsUrl")
-            if not isinstance(url, str) or not url:
-                raise SalesforceDataError(
-                    f"A {self.object} query page says more rows follow but gives no nextRecordsUrl.",
-                    object_name=self.object,
-                )
-            page = self.client.query_page(next_url=url, object_name=self.object)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sfbackup-{self.object}") as ahead:
+            while True:
+                following: Future[dict[str, Any]] | None = None
+                if not page.get("done", True):
+                    url = page.get("nextRecordsUrl")
+                    if not isinstance(url, str) or not url:
+                        raise SalesforceDataError(
+                            f"A {self.object} query page says more rows follow but gives no nextRecordsUrl.",
+                            object_name=self.object,
+                        )
+                    following = ahead.submit(self.client.query_page, next_url=url, object_name=self.object)
+                try:
+                    yield page["records"]
+                except BaseException:
+                    if following is not None:
+                        following.cancel()
+                    raise
+                if following is None:
+                    return
+                page = following.result()
 
     def _one(self, soql: str, *, announce: bool = True) -> Iterator[dict[str, Any]]:
         for records in self._pages(soql, announce=announce):
