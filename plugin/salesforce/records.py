@@ -1,6 +1,7 @@
 """One object's records from start to end: REST or Bulk by size, the fallbacks, refusals, checks.
 
     Bulk (objects >= threshold) --refused, failed, stuck--> REST
+    REST --INVALID_QUERY_LOCATOR--> REST again from the start (once)
     REST --QUERY_TIMEOUT--> Bulk (if not tried and possible) --> REST in Id ranges
 
 What can happen to an object, and what the job does:
@@ -131,7 +132,7 @@ class ObjectRecords:
             except BulkUnusableError as e:
                 self._fell_back(fallbacks, f"Bulk API: {e}")
         try:
-            return self._rest(fallbacks, ranges=False)
+            return self._rest_from_scratch(fallbacks)
         except SalesforceApiError as e:
             if e.code != "QUERY_TIMEOUT":
                 raise self._refused_or(e) from e
@@ -145,6 +146,16 @@ class ObjectRecords:
             return self._rest(fallbacks, ranges=True)
         except SalesforceApiError as e:
             raise self._refused_or(e) from e
+
+    def _rest_from_scratch(self, fallbacks: list[str]) -> RecordsOutcome:
+        """REST; a query cursor that expired midway (INVALID_QUERY_LOCATOR) means starting over once."""
+        try:
+            return self._rest(fallbacks, ranges=False)
+        except SalesforceApiError as e:
+            if e.code != "INVALID_QUERY_LOCATOR":
+                raise
+            self._fell_back(fallbacks, f"REST: {e}; started over")
+        return self._rest(fallbacks, ranges=False)
 
     def _fell_back(self, fallbacks: list[str], why: str) -> None:
         fallbacks.append(why)

@@ -150,3 +150,18 @@ def test_only_bulk_utc_datetimes_are_rewritten() -> None:
     assert rest_datetime("2024-01-31T12:00:00.000Z") == "2024-01-31T12:00:00.000+0000"
     assert rest_datetime("2024-01-31") == "2024-01-31"
     assert rest_datetime("12:00:00.000Z") == "12:00:00.000Z"  # a time field keeps its Z
+
+
+def test_a_compressed_bulk_export_spools_pages_and_survives_a_drop(generated: FakeOrgServer, tmp_path: Path) -> None:
+    import gzip
+
+    generated.reset()
+    rest = export(generated, tmp_path / "rest", settings=REST_ONLY, objects_filter=("Lead",))
+    generated.add_fault({"action": "drop", "path": r"/jobs/query/.+/results", "nth": 1})
+    bulk = export(generated, tmp_path / "bulk", settings=BULK_ALL, objects_filter=("Lead",), compression=True)
+    generated.reset()
+    entry = bulk.manifest["objects"]["Lead"]
+    assert (entry["method"], entry["file"], entry["compression"]) == ("bulk", "data/Lead.csv.gz", "gzip")
+    plain = (rest.result.directory / "data" / "Lead.csv").read_bytes()  # type: ignore[union-attr]
+    assert gzip.decompress((bulk.result.directory / entry["file"]).read_bytes()) == plain  # type: ignore[union-attr]
+    assert not list((bulk.result.directory / "data").glob(".*"))  # type: ignore[union-attr]  # no spool left

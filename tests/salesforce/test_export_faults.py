@@ -156,6 +156,16 @@ def test_an_expired_session_mid_pagination_logs_in_again_and_continues(
     assert run.result is not None and csv_digests(run.result.directory) == clean
 
 
+def test_a_query_cursor_lost_midway_starts_the_object_over_once(
+    fake: FakeOrgServer, clean: dict[str, str], tmp_path: Path
+) -> None:
+    fake.add_fault({"action": "invalidate_locator", "path": r"/query/01g", "nth": 1})
+    run = export(fake, tmp_path / "b")
+    entry = run.manifest["objects"]["Account"]
+    assert "INVALID_QUERY_LOCATOR" in entry["fallbacks"][0] and entry["records"] == 20
+    assert run.result is not None and csv_digests(run.result.directory) == clean
+
+
 def test_an_expired_session_with_session_only_credentials_says_how_to_refresh(
     fake: FakeOrgServer, tmp_path: Path
 ) -> None:
