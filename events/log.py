@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -463,7 +463,11 @@ class EventLog:
         if not readonly and not in_memory:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Owner-only from its creation: SQLite gives the -wal and -shm files the database file's mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            # Only ever on a file that does not exist yet: closing *any* descriptor of an open database
+            # drops every POSIX lock this process holds on it, including those of its other connections,
+            # and another process could then write beside them (a malformed file).
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         with _translated(f"opening {path}"):
             if readonly:
                 uri = f"{path.resolve().as_uri()}?mode=ro"

@@ -28,7 +28,20 @@ def upcast_job_requested_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "content_versions": "all"}
 
 
+def upcast_job_progress_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """job.progress v3 added ``object_finished.status``/``reason``/``method``.
+
+    A v2 producer reported an object only once it was exported (it failed the job on any refusal),
+    so the status is ``exported``; which API fetched it was never said.
+    """
+    finished = data.get("object_finished")
+    if not isinstance(finished, dict):
+        return dict(data)
+    return {**data, "object_finished": {**finished, "status": "exported", "reason": None, "method": None}}
+
+
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("job.progress", 1): upcast_job_progress_v1_v2,
     ("job.requested", 1): upcast_job_requested_v1_v2,
+    ("job.progress", 2): upcast_job_progress_v2_v3,
 }

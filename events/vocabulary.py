@@ -124,20 +124,46 @@ class SkippedObject:
         return cls(object=_str(data, "object"), reason=_str(data, "reason", ""))
 
 
+ObjectOutcome: TypeAlias = Literal["exported", "skipped", "failed"]
+OBJECT_OUTCOMES: tuple[ObjectOutcome, ...] = ("exported", "skipped", "failed")
+
+
 @dataclass(frozen=True)
 class ObjectFinished:
-    """One object fully exported: its record count and the sha256 of its CSV."""
+    """One object done: exported (record count, sha256 of its CSV, REST or Bulk), or skipped or
+    failed at query time, with Salesforce's reason (job.progress v3 added status/reason/method)."""
 
     object: str
     records: int = 0
     sha256: str | None = None
+    status: ObjectOutcome = "exported"
+    reason: str | None = None
+    method: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in OBJECT_OUTCOMES:
+            raise InvalidEventError(f"object_finished.status must be one of {OBJECT_OUTCOMES}, got {self.status!r}")
 
     def to_data(self) -> dict[str, Any]:
-        return {"object": self.object, "records": self.records, "sha256": self.sha256}
+        return {
+            "object": self.object,
+            "records": self.records,
+            "sha256": self.sha256,
+            "status": self.status,
+            "reason": self.reason,
+            "method": self.method,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        return cls(object=_str(data, "object"), records=_int(data, "records", 0), sha256=_opt_str(data, "sha256"))
+        return cls(
+            object=_str(data, "object"),
+            records=_int(data, "records", 0),
+            sha256=_opt_str(data, "sha256"),
+            status=_str(data, "status", "exported"),  # type: ignore[arg-type]  # checked in __post_init__
+            reason=_opt_str(data, "reason"),
+            method=_opt_str(data, "method"),
+        )
 
 
 @dataclass(frozen=True)
@@ -268,10 +294,12 @@ class JobProgress:
     of the downloading phase (None before, and in version 1 events), so the status can say "40 of
     80 files" instead of a bare count. ``files`` counts bodies fetched; a record whose body is gone
     (recycle bin) is planned but never counted, and the manifest's warnings name it.
+    Version 3 added ``object_finished.status`` (exported, skipped, failed), ``reason`` and
+    ``method`` (rest, bulk): objects Salesforce refuses at query time are skipped with its reason.
     """
 
     TYPE: ClassVar[str] = "job.progress"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
 
     phase: str = "exporting"
     objects_done: int = 0

@@ -162,3 +162,43 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
             login_url=login_url,
         )
     raise ConfigError(MISSING_CREDENTIALS)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Tuning of the record export (README "Export tuning"); defaults suit a production org."""
+
+    bulk_threshold: int = 50_000  # objects with at least this many records go through Bulk API 2.0
+    bulk_poll_timeout: float = 1800.0  # seconds a Bulk job may stay unfinished before it counts as stuck
+    api_reserve: float = 0.10  # share of the org's daily API requests the backup never uses
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float, hint: str) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise ConfigError(f"{name}={raw!r} is not {hint}; fix or unset it.")
+    return value
+
+
+def export_settings(env: Mapping[str, str] | None = None) -> ExportSettings:
+    """``SFBACKUP_BULK_THRESHOLD`` (records, default 50000; 0 = Bulk for every object Bulk supports),
+    ``SFBACKUP_BULK_POLL_TIMEOUT`` (seconds, default 1800), ``SFBACKUP_API_RESERVE`` (percent of the
+    daily API limit left untouched, default 10; 0 = none).
+
+    Raises:
+        ConfigError: a value is not a number in its range.
+    """
+    env = os.environ if env is None else env
+    hint = "a whole number of records (e.g. 50000)"
+    threshold = _number(env, "SFBACKUP_BULK_THRESHOLD", 50_000, low=0, high=1e12, hint=hint)
+    if threshold != int(threshold):
+        raise ConfigError(f"SFBACKUP_BULK_THRESHOLD={env['SFBACKUP_BULK_THRESHOLD']!r} is not {hint}; fix or unset it.")
+    timeout = _number(env, "SFBACKUP_BULK_POLL_TIMEOUT", 1800.0, low=0.1, high=7 * 86400, hint="seconds (e.g. 1800)")
+    reserve = _number(env, "SFBACKUP_API_RESERVE", 10.0, low=0, high=90, hint="a percentage from 0 to 90")
+    return ExportSettings(bulk_threshold=int(threshold), bulk_poll_timeout=timeout, api_reserve=reserve / 100)

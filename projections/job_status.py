@@ -178,6 +178,9 @@ def _on_started(job: JobDraft, payload: JobStarted, occurred_at: str) -> None:
 def _on_progress(job: JobDraft, payload: JobProgress, occurred_at: str) -> None:
     if job.status != "requested" and job.status != "running":
         return
+    finished = payload.object_finished
+    if finished is not None and finished.status == "skipped":  # Salesforce refused it at query time
+        job.skipped += 1
     job.status = "running"
     job.phase = payload.phase
     job.objects_done = payload.objects_done

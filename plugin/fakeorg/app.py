@@ -67,6 +67,10 @@ _RULES = Map(
     merge_slashes=False,
 )
 _UNAUTHENTICATED = frozenset({"versions", "soap_login", "oauth_token"})
+# Salesforce: "the maximum length for the combined URI and headers is 16,384 bytes"; a longer URI
+# gets 414 URI Too Long, a longer URI + headers 431 (help article 000386264). Front-end pages, not
+# API error lists, and not API calls.
+MAX_URI_AND_HEADERS = 16_384
 _NOT_FOUND = ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 # The org as the current request's API version and user see it (quirks: hidden fields).
 _REQUEST_ORG: contextvars.ContextVar[FakeOrg] = contextvars.ContextVar("fake_org_request_org")
@@ -115,6 +119,12 @@ class FakeOrgApp:
         request = Request(environ)
         if control.is_control(request):
             return self.control(request)(environ, start_response)
+        too_long = _oversized(request, environ)
+        if too_long is not None:
+            self.state.log(
+                LoggedRequest(request.method, request.path, request.query_string.decode(), too_long[0], False)
+            )
+            return _page(*too_long)(environ, start_response)
         kinds = ("requests", "blobs") if _BLOB_PATH.match(request.path) else ("requests",)
         self.state.enter(kinds)
         try:
@@ -377,3 +387,21 @@ def _stream(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(256 * 1024):
             yield chunk
+
+
+def _oversized(request: Request, environ: WSGIEnvironment) -> tuple[int, str] | None:
+    """(status, title) when the request line or its headers are over Salesforce's size limit."""
+    uri = len(
+        str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path).encode("latin-1", "replace")
+    )
+    if uri > MAX_URI_AND_HEADERS:
+        return 414, "URI Too Long"
+    headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+    if uri + headers > MAX_URI_AND_HEADERS:
+        return 431, "Request Header Fields Too Large"
+    return None
+
+
+def _page(status: int, title: str) -> Response:
+    body = f"<html><head><title>{status} {title}</title></head><body><h1>{status} {title}</h1></body></html>"
+    return Response(body, status, content_type="text/html;charset=UTF-8")

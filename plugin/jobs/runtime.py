@@ -136,15 +136,20 @@ class JobRuntime:
             self.spawn_worker(job_id)
         return self.job(job_id)
 
-    def spawn_worker(self, job_id: str) -> subprocess.Popen[bytes]:
-        """Start the worker as its own session, so it outlives the MCP connection and the server."""
+    def spawn_worker(self, job_id: str, *, resume: bool = False) -> subprocess.Popen[bytes]:
+        """Start the worker as its own session, so it outlives the MCP connection and the server.
+
+        ``resume``: the next attempt of a job that failed retryably or was interrupted; it exports
+        only what earlier attempts did not finish (the worker refuses any other job).
+        """
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True, mode=0o700)
+        flags = ["--resume"] if resume else []
         # Owner-only files from their creation: the log here, the backup (umask) in the worker.
         fd = os.open(logs / f"{job_id}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with open(fd, "ab") as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "plugin.jobs.worker", "--home", str(self.home), job_id],
+                [sys.executable, "-m", "plugin.jobs.worker", "--home", str(self.home), *flags, job_id],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

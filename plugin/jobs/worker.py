@@ -2,6 +2,9 @@
 
 Run as ``python -m plugin.jobs.worker --home HOME JOB_ID`` by the runtime. It is the only writer of
 its job's stream after ``job.requested``, and checks the stream version on every append.
+``--resume`` starts attempt n+1 of a job whose last attempt failed retryably or was interrupted:
+it appends a new ``job.started`` and continues in the same ``.partial`` folder, exporting only the
+objects no earlier attempt finished (``plugin.salesforce.resume``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.export import Exporter, ExportOptions, Progress
 from plugin.salesforce.manifest import read_manifest
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
+from plugin.salesforce.resume import ResumePoint, resume_point
 from plugin.salesforce.window import Window, base_end, choose_window, uncovered
 from projections import ProjectionStore
 
@@ -48,8 +52,10 @@ BASE_CANDIDATES = 100  # completed backups looked at for the base of an incremen
 
 
 class JobWorker:
-    def __init__(self, home: Path, job_id: str) -> None:
+    def __init__(self, home: Path, job_id: str, *, resume: bool = False) -> None:
         self.home = home
+        self.resume = resume
+        self.resume_point: ResumePoint | None = None
         self.job_id = job_id
         self.stream = job_stream(job_id)
         self.log = EventLog.open(config.events_path(home))
@@ -78,7 +84,14 @@ class JobWorker:
         if not events:
             log.error("no such job", job_id=self.job_id)
             return 2
-        if any(e.type in TERMINAL or e.type == "job.started" for e in events):
+        if self.resume:
+            refusal = resumable(events)
+            if refusal:
+                log.error("cannot resume", job_id=self.job_id, reason=refusal)
+                return 2
+            self.resume_point = resume_point(decode(e) for e in events)
+            self.attempt = self.resume_point.attempt
+        elif any(e.type in TERMINAL or e.type == "job.started" for e in events):
             log.warning("job already started or finished; nothing to do", job_id=self.job_id)
             return 0
         self.version = events[-1].stream_version
@@ -92,20 +105,26 @@ class JobWorker:
             code = getattr(e, "code", "INVALID_OBJECTS_FILTER" if isinstance(e, UnknownObjectsError) else "ERROR")
             retryable = bool(getattr(e, "retryable", False))
             log.error("job failed", job_id=self.job_id, code=code, error=str(e))
-            self._append(JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=1, phase=self.phase))
+            self._append(
+                JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=self.attempt, phase=self.phase)
+            )
             return 1
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             message = f"Internal error {type(e).__name__}: {e}. See {self.home / 'logs' / (self.job_id + '.log')}."
-            self._append(JobFailed(error_code="INTERNAL_ERROR", message=message, retryable=False, phase=self.phase))
+            failed = JobFailed("INTERNAL_ERROR", message, retryable=False, attempt=self.attempt, phase=self.phase)
+            self._append(failed)
             return 1
 
     def _run(self, request: JobRequested) -> int:
         env = os.environ
         credentials = config.credentials_from_env(env)
         api_version = request.api_version or config.api_version(env)
+        settings = config.export_settings(env)
         self.phase = "connecting"
-        client = OrgClient(credentials, api_version=api_version, extra_ca=config.ca_bundle(env))
+        client = OrgClient(
+            credentials, api_version=api_version, extra_ca=config.ca_bundle(env), api_reserve=settings.api_reserve
+        )
         try:
             identity = client.identity()
             if request.org_id and identity.org_id != request.org_id:
@@ -178,6 +197,8 @@ class JobWorker:
                 on_plan=on_plan,
                 on_progress=on_progress,
                 log_head=self.log.head,
+                settings=settings,
+                resume=self.resume_point,
             )
             result = exporter.run()
         finally:
@@ -237,14 +258,29 @@ class JobWorker:
         return replace(window, base_backup={"newer_backups_passed_over": passed_over[:10]}) if passed_over else window
 
 
+def resumable(events: list[Any]) -> str | None:
+    """Why this stream cannot be resumed, or None: its last attempt must have ended in a retryable
+    failure or an interruption (a running or finished job is never resumed)."""
+    ends = [e for e in events if e.type in TERMINAL or e.type == "job.started"]
+    if not ends or ends[-1].type == "job.started":
+        return "the job has no ended attempt (it never started, or its worker may still run)"
+    last = ends[-1]
+    if last.type == "job.failed" and last.data.get("retryable"):
+        return None
+    if last.type == "job.interrupted":
+        return None
+    return f"its last attempt ended with {last.type}" + (" (not retryable)" if last.type == "job.failed" else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sfbackup-worker")
     parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--resume", action="store_true", help="start the next attempt of a failed/interrupted job")
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
     os.umask(0o077)  # a backup holds the org's data: every file and folder it writes is owner-only
     configure_logging(os.environ.get("SFBACKUP_LOG_LEVEL") or "INFO")
-    worker = JobWorker(args.home, args.job_id)
+    worker = JobWorker(args.home, args.job_id, resume=args.resume)
     try:
         return worker.run()
     finally:

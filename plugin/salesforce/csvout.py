@@ -74,6 +74,31 @@ class CsvSink:
         self._writer.writerow([render_cell(record.get(c)) for c in self.columns])
         self.rows += 1
 
+    def write_cells(self, rows: Sequence[Sequence[str]]) -> None:
+        """Rows already rendered as cell text (Bulk API pages), in column order."""
+        self._writer.writerows(rows)
+        self.rows += len(rows)
+
+    @property
+    def rewindable(self) -> bool:
+        """Whether ``mark``/``rewind`` work (a gzip stream cannot be cut back)."""
+        return self._gz is None
+
+    def mark(self) -> tuple[int, int]:
+        """Where the CSV is now (bytes, rows), for ``rewind`` after a piece that failed midway."""
+        if self._gz is not None:
+            raise ValueError("a compressed CSV cannot be rewound")
+        self._text.flush()
+        return self._raw.tell(), self.rows
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Cut the CSV back to ``mark``: the rows written since are gone."""
+        offset, rows = mark
+        self._text.flush()
+        self._raw.truncate(offset)
+        self._raw.seek(offset)
+        self.rows = rows
+
     def close(self) -> str:
         """Flush, fsync and return the sha256 of the file as written on disk."""
         self._text.flush()

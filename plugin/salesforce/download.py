@@ -3,8 +3,8 @@
 Each body streams to a ``.part`` file, is checked (size against ContentSize/BodyLength, MD5
 against ContentVersion.Checksum), and only then renamed into place, so a file under its final name
 is always a good one. A dropped connection or a body that fails a check is fetched again (a few
-attempts, with a short backoff); an expired session logs in again (when the credentials allow) and
-the same file continues from its start. What still fails is reported, never kept.
+attempts, with a short backoff); an expired session logs in again (``OrgClient.with_session_retry``, when the
+credentials allow) and the same file starts again. What still fails is reported, never kept.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import (
-    SalesforceAuthError,
     SalesforceDataError,
     SalesforceError,
     SalesforceNetworkError,
@@ -30,26 +29,6 @@ from plugin.salesforce.files import DownloadReport, FileNote, FileResult, FileTa
 
 ATTEMPTS = 3  # per file, for dropped connections and bodies that fail a check
 RETRY_BACKOFF = 0.5  # seconds before the second attempt; doubles after each further one
-T = TypeVar("T")
-
-
-def with_session_renewal(client: OrgClient, call: Callable[[], T]) -> T:
-    """Run ``call``; on an expired session log in again (once per expiry) and run it again.
-
-    Until the client offers one re-login hook for every path, downloads use this one.
-
-    Raises:
-        SalesforceAuthError: the session cannot be renewed (session-only credentials: the message
-            says how to get a fresh token), or it expired again straight after the new login.
-    """
-    token = client.session_token
-    try:
-        return call()
-    except SalesforceAuthError as e:
-        if e.code != "INVALID_SESSION_ID":
-            raise
-        client.renew_session(token)
-    return call()
 
 
 class _Digests:
@@ -110,7 +89,7 @@ class FileDownloader:
             if attempt > 1:
                 time.sleep(RETRY_BACKOFF * 2 ** (attempt - 2))
             try:
-                body = with_session_renewal(self.client, lambda: self._fetch(task, part))
+                body = self.client.with_session_retry(lambda: self._fetch(task, part), object_name=task.object)
             except SalesforceNotFoundError:
                 part.unlink(missing_ok=True)
                 if task.deleted:

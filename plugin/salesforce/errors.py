@@ -5,7 +5,8 @@
     └── SalesforceError             .code, .retryable, .object_name
         ├── SalesforceAuthError     login refused, or the session expired and cannot be renewed
         ├── SalesforceApiError      Salesforce answered with an error body (errorCode in .code)
-        │   └── SalesforceNotFoundError   HTTP 404: no such record, body or resource
+        │   ├── SalesforceNotFoundError   HTTP 404: no such record, body or resource
+        │   └── SalesforceLimitError      daily API requests used up, or down to the reserve (retryable)
         ├── SalesforceNetworkError  timeouts, dropped connections, TLS failures (retryable)
         └── SalesforceDataError     a body or file that does not match what Salesforce promised
 """
@@ -42,6 +43,10 @@ class SalesforceApiError(SalesforceError):
 
 class SalesforceNotFoundError(SalesforceApiError):
     """The resource is not there (HTTP 404)."""
+
+
+class SalesforceLimitError(SalesforceApiError):
+    """REQUEST_LIMIT_EXCEEDED, or the API reserve reached: stop the job cleanly, resume later."""
 
 
 class SalesforceNetworkError(SalesforceError):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from plugin.config import ExportSettings
 from plugin.salesforce.client import OrgClient, OrgIdentity
 from plugin.salesforce.compression import compression_section
 from plugin.salesforce.csvout import CsvSink
@@ -34,14 +35,14 @@ from plugin.salesforce.manifest import MANIFEST_NAME, write_manifest
 from plugin.salesforce.plan import (
     FILE_OBJECTS,
     LINKED_OBJECTS,
-    FieldPlan,
     ObjectSelection,
-    build_soql,
     plan_fields,
     record_conditions,
     replicateable_objects,
     select_objects,
 )
+from plugin.salesforce.records_export import ObjectExporter, record_counts
+from plugin.salesforce.resume import ResumePoint, drop_state, reusable_entry
 from plugin.salesforce.window import Window, manifest_section
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports inside one object
@@ -135,7 +136,11 @@ class Exporter:
         on_progress: Callable[[Progress], None],
         log_head: Callable[[], tuple[int, str]],
         clock: Callable[[], float] = time.monotonic,
+        settings: ExportSettings | None = None,
+        resume: ResumePoint | None = None,
     ) -> None:
+        self.settings = settings or ExportSettings()
+        self.resume = resume
         self.client = client
         self.identity = identity
         self.options = options
@@ -144,6 +149,7 @@ class Exporter:
         self.on_plan = on_plan
         self.on_progress = on_progress
         self.log_head = log_head
+        self.counts: dict[str, int] | None = None
         self.records = 0
         self.files = 0
         self.bytes = 0
@@ -184,11 +190,12 @@ class Exporter:
                 f"The backup folder {self.final_dir} already exists; refusing to overwrite a backup.",
                 code="TARGET_EXISTS",
             )
-        if self.partial_dir.exists():
+        if self.partial_dir.exists() and self.resume is None:
             shutil.rmtree(self.partial_dir)
-        self.partial_dir.mkdir(parents=True, mode=0o700)
-        (self.partial_dir / "data").mkdir(mode=0o700)
-        (self.partial_dir / "describe").mkdir(mode=0o700)
+        # A resumed export keeps the folder: finished objects are verified and reused.
+        self.partial_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+        (self.partial_dir / "data").mkdir(mode=0o700, exist_ok=True)
+        (self.partial_dir / "describe").mkdir(mode=0o700, exist_ok=True)
 
         global_describe = self.client.describe_global()
         _write_bytes(self.partial_dir / "describe" / "_global.json", global_describe.raw)
@@ -202,6 +209,7 @@ class Exporter:
         self._available = {
             str(e["name"]) for e in global_describe.data["sobjects"] if isinstance(e, dict) and e.get("queryable")
         }
+        self.counts = record_counts(self.client, selection.objects)
 
         total = len(selection.objects)
         entries: dict[str, dict[str, Any]] = {}
@@ -232,16 +240,28 @@ class Exporter:
                     0,
                     0,
                     self._percent(done + 1, total, 0, len(tasks)),
-                    object_finished={"object": name, "records": entry["records"], "sha256": entry["sha256"]},
+                    object_finished={
+                        "object": name,
+                        "records": entry["records"],
+                        "sha256": entry.get("sha256"),
+                        "status": entry["status"],
+                        "reason": entry.get("reason") or entry.get("warning"),
+                        "method": entry.get("method"),
+                    },
                 ),
                 force=True,
             )
+        refused = [n for n in selection.objects if entries[n]["status"] == "skipped"]
+        failed = [n for n in selection.objects if entries[n]["status"] == "failed"]
 
         if self.options.since:
             self._capture_deleted(selection.objects, replicateable_objects(global_describe.data), entries)
         report = self._download(tasks, total)
         results, failures = report.results, report.failures
         errors = [
+            {"object": n, "code": entries[n]["error"]["code"], "message": entries[n]["error"]["message"]}
+            for n in failed
+        ] + [
             {
                 "object": t.object,
                 "record_id": t.record_id,
@@ -303,10 +323,16 @@ class Exporter:
             },
             "compression": compression_section(self.partial_dir, enabled=self.options.compression),
             "null_handling": "null and empty text are both written as an empty cell",
+            "complete": not failed,
+            "sizing": {
+                "record_counts": "limits/recordCount" if self.counts is not None else "unavailable",
+                "bulk_threshold": self.settings.bulk_threshold,
+            },
             "objects": entries,
             "totals": {
-                "objects": total,
-                "skipped": len(selection.skipped),
+                "objects": total - len(refused) - len(failed),
+                "skipped": len(selection.skipped) + len(refused),
+                "failed": len(failed),
                 "records": self.records,
             },
             "files": {
@@ -319,82 +345,75 @@ class Exporter:
                 "linked_records": "files/index.csv linked_record_ids: ContentDocumentLink, ParentId or FolderId",
             },
             "errors": errors,
-            "warnings": [n.to_dict() for n in report.notes],
+            "warnings": [
+                {"object": n, "note": entries[n]["warning"]} for n in selection.objects if entries[n].get("warning")
+            ]
+            + [n.to_dict() for n in report.notes],
             "api_calls": self.client.api_calls,
             "event_log_head": {"position": position, "hash": head_hash},
         }
         manifest_sha = write_manifest(self.partial_dir / MANIFEST_NAME, manifest)
+        if failed:
+            # The manifest stays in the .partial folder: it says what is missing, and the folder
+            # never passes for a backup. A resume exports the failed objects again.
+            first = entries[failed[0]]["error"]
+            raise ExportFailedError(
+                f"{len(failed)} of {total} objects could not be exported (first: {failed[0]}: {first['message']}). "
+                f"The backup is incomplete: {self.partial_dir / MANIFEST_NAME} lists the errors; "
+                "resume the job to export them again.",
+                code="OBJECTS_FAILED",
+                retryable=True,
+            )
+        drop_state(self.partial_dir)
         _fsync_dir(self.partial_dir)
         os.rename(self.partial_dir, self.final_dir)
         _fsync_dir(self.final_dir.parent)
         return ExportResult(
             directory=self.final_dir,
             manifest_sha256=manifest_sha,
-            objects=total,
+            objects=total - len(refused),
             records=self.records,
             files=len(results),
             bytes=self.bytes,
-            skipped=len(selection.skipped),
+            skipped=len(selection.skipped) + len(refused),
             api_calls=self.client.api_calls,
             duration_seconds=duration,
             manifest=manifest,
         )
 
     def _export_object(self, name: str, done: int, total: int) -> tuple[dict[str, Any], list[FileTask]]:
-        describe = self.client.describe(name)
-        _write_bytes(self.partial_dir / "describe" / f"{name}.json", describe.raw)
-        plan: FieldPlan = plan_fields(describe.data)
+        finished = self.resume.finished.get(name) if self.resume else None
+        reused = reusable_entry(self.partial_dir, name, finished)
         since = self.options.since  # set only when a window applies (window.py)
-        soql = build_soql(
-            plan, since=since, where=record_conditions(name, content_versions=self.options.content_versions)
+        before = self.records
+
+        def on_rows(rows: int) -> None:
+            self.records = before + rows
+            self._report(Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)))
+
+        exporter = ObjectExporter(
+            self.client,
+            name,
+            self.partial_dir,
+            settings=self.settings,
+            record_count=(self.counts or {}).get(name),
+            compress=self.options.compression,
+            since=since,
+            on_rows=on_rows,
+            conditions=record_conditions(name, content_versions=self.options.content_versions),
         )
-        want_bodies = bool(plan.blob_fields) and FILE_OBJECTS.get(name, "include_files") in {
-            k for k, v in self.options.include.items() if v
-        }
-        sink = CsvSink(self.partial_dir / "data" / f"{name}.csv", plan.columns, compress=self.options.compression)
-        tasks: list[FileTask] = []
-        deleted = 0
-        try:
-            # queryAll: recycle-bin rows (IsDeleted = true) are part of the org's data and restorable.
-            for record in self.client.query(soql, object_name=name, include_deleted=True):
-                sink.write(record)
-                self.records += 1
-                if record.get("IsDeleted") is True:
-                    deleted += 1
-                if want_bodies:
-                    tasks.extend(tasks_for(name, record, plan.blob_fields))
-                if self._due():  # checked first: building a Progress per record costs more than the check
-                    self._report(
-                        Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total))
-                    )
-        except BaseException:
-            sink.abort()
-            raise
-        sha = sink.close()
-        entry: dict[str, Any] = {
-            "status": "exported",
-            "records": sink.rows,
-            "deleted_records": deleted,
-            "fields": len(plan.columns),
-            "method": "rest",
-            "query": "queryAll",
-            "file": str(sink.path.relative_to(self.partial_dir)),
-            "sha256": sha,
-            "bytes": sink.path.stat().st_size,
-            "compression": "gzip" if self.options.compression else None,
-        }
-        if plan.compound_omitted:
-            entry["compound_fields_omitted"] = plan.compound_omitted
+        entry = reused if reused is not None else exporter.export()
+        self.records = before + int(entry["records"])
+        if entry["status"] != "exported":
+            return entry, []
+        plan = exporter.plan
         if plan.blob_fields:
             entry["file_fields"] = plan.blob_fields
-            entry["file_bodies"] = "downloaded" if want_bodies else "excluded by option"
-        if since:
-            entry["window"] = (
-                {"field": plan.change_field, "after": since}
-                if plan.change_field
-                else {"note": "no SystemModstamp or LastModifiedDate: every row exported (changes cannot be told)"}
-            )
-        return entry, tasks
+            want = FILE_OBJECTS.get(name, "include_files") in {k for k, v in self.options.include.items() if v}
+            entry["file_bodies"] = "downloaded" if want else "excluded by option"
+            if want:
+                return entry, exporter.file_tasks(entry, tasks_for)
+        return entry, []
 
     def _download(self, tasks: list[FileTask], total: int) -> DownloadReport:
         report = DownloadReport([], [], [])

@@ -260,13 +260,21 @@ def plan_fields(describe: Mapping[str, Any]) -> FieldPlan:
     )
 
 
+def window_filter(plan: FieldPlan, *, since: str | None = None) -> str | None:
+    """The WHERE condition of an incremental window, or None (``since`` is a validated datetime)."""
+    if since and plan.change_field:
+        return f"{plan.change_field} > {since}"
+    return None
+
+
 def build_soql(plan: FieldPlan, *, since: str | None = None, where: Sequence[str] = ()) -> str:
     """The SOQL for one object; names come from the describe, ``since`` is a validated datetime
     and ``where`` holds conditions built here (``record_conditions``) or by the exporter from ids."""
     soql = f"SELECT {', '.join(plan.columns)} FROM {plan.object}"
     conditions = list(where)
-    if since and plan.change_field:
-        conditions.insert(0, f"{plan.change_field} > {since}")
+    window = window_filter(plan, since=since)
+    if window:
+        conditions.insert(0, window)
     if conditions:
         soql += " WHERE " + " AND ".join(conditions)
     return soql

@@ -18,6 +18,7 @@ import pytest
 
 from events import EventLog
 from events.ids import job_stream
+from events.vocabulary import JobProgress
 from tests.conftest import sf_env
 from tests.orgdata import blobs, expected_cell, load_objects
 
@@ -102,7 +103,7 @@ def test_salesforce_backup_answers_before_the_worker_has_done_anything(
     progress = [e for e in events if e.type == "job.progress"]
     finished = [e.data["object_finished"]["object"] for e in progress if e.data.get("object_finished")]
     assert finished == started.data["objects"]
-    assert {e.schema_version for e in progress} == {2}  # producers write the current version
+    assert {e.schema_version for e in progress} == {JobProgress.SCHEMA_VERSION}  # producers write the current one
     totals = {e.data["files_total"] for e in progress if e.data["phase"] == "downloading_files"}
     # Every record of a file object is a body to fetch; the URL Document turns out to have none.
     assert totals == {len(blobs(demo_org)) + 1} and backup_run["final"]["files_total"] == len(blobs(demo_org)) + 1

@@ -123,7 +123,7 @@ def test_a_missing_upcaster_or_a_future_version_is_refused() -> None:
     with pytest.raises(InvalidEventError, match="no upcaster"):
         decode_data("job.progress", 0, {})
     with pytest.raises(InvalidEventError, match="upgrade"):
-        decode_data("job.progress", 3, {})
+        decode_data("job.progress", JobProgress.SCHEMA_VERSION + 1, {})
 
 
 def test_new_event_refuses_data_that_is_not_json_safe() -> None:

@@ -30,6 +30,8 @@ PINNED = {
     "v2_progress.expected.json": "f8d3115901d9cfbf216235c16384090ceda9956426dd4f53fabef184dd9d0176",
     "v2_requested.jsonl": "1c3cd05b0e4e24067b98ad49e48a76ebedde092b4b00d19a981f204223f104db",
     "v2_requested.expected.json": "26d006e6cc72adc908afa8aaf3b91db271f2861e759f2c534b7de90fb7bca1ff",
+    "v3_progress.jsonl": "1b1069c18ecdd2ba214e8d48692abcad0f45bc6d0eb6cc6e9137f7bf6da5d6e1",
+    "v3_progress.expected.json": "fede37ef5fae64bf839e86763dc93e1f3da70e0763b2d8bf8879bbff6ddfcee0",
 }
 CASES = sorted(name.removesuffix(".jsonl") for name in PINNED if name.endswith(".jsonl"))
 

@@ -1,6 +1,7 @@
 """A backup of a million records writes at most a few thousand progress events.
 
-The exporter runs against a simulated org (no network: describes and records come from memory)
+The exporter runs against a simulated org (no network: describes, record counts and query pages
+come from memory)
 with a fake clock that advances per record, as a real org paging 2,000 records a second would.
 Every progress report becomes one ``job.progress`` event (``JobWorker.on_progress``).
 """
@@ -14,10 +15,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from plugin.config import ExportSettings
 from plugin.salesforce.client import OrgIdentity, RawBody
 from plugin.salesforce.export import PROGRESS_INTERVAL, Exporter, ExportOptions, Progress
 
 SECONDS_PER_RECORD = 0.0005  # 2,000 records a second
+PAGE = 2000
 
 
 class FakeClock:
@@ -49,10 +52,41 @@ class SimulatedOrg:
     def describe(self, name: str) -> RawBody:
         return self._body({"name": name, "fields": [{"name": "Id", "type": "id"}]})
 
-    def query(self, soql: str, *, object_name: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
-        for i in range(self.records[object_name]):
+    base_url = "https://sim.example/services/data/v62.0/"
+
+    def record_counts(self, names: list[str]) -> dict[str, int]:
+        self.api_calls += 1
+        return {name: self.records[name] for name in names}
+
+    def query_page(
+        self, *, soql: str | None = None, next_url: str | None = None, object_name: str, **_: Any
+    ) -> dict[str, Any]:
+        """Pages of 2,000 as Salesforce sends them; the clock moves as each record is read."""
+        self.api_calls += 1
+        start = 0 if next_url is None else int(next_url.rsplit("-", 1)[1])
+        stop = min(start + PAGE, self.records[object_name])
+        page: dict[str, Any] = {
+            "totalSize": str(self.records[object_name]),
+            "done": stop >= self.records[object_name],
+            "records": TimedRecords(self.clock, self.step, (f"{object_name[:3]}{i:015d}" for i in range(start, stop))),
+        }
+        if not page["done"]:
+            page["nextRecordsUrl"] = f"/services/data/v62.0/query/01gSIM-{stop}"
+        return page
+
+
+class TimedRecords(list[dict[str, Any]]):
+    """A page's records; iterating one costs its share of fake time, as reading it off the wire does."""
+
+    def __init__(self, clock: FakeClock, step: float, ids: Iterator[str]) -> None:
+        super().__init__({"Id": i} for i in ids)
+        self.clock = clock
+        self.step = step
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for record in super().__iter__():
             self.clock.now += self.step
-            yield {"Id": f"{object_name[:3]}{i:015d}"}
+            yield record
 
 
 def run(
@@ -69,6 +103,8 @@ def run(
         on_progress=lambda progress: reports.append((clock.now, progress)),
         log_head=lambda: (0, "00" * 32),
         clock=clock,
+        # Every object over REST pages: this test is about progress, not the Bulk path.
+        settings=ExportSettings(bulk_threshold=10**9),
     )
     result = exporter.run()
     return reports, clock, result

@@ -1,0 +1,304 @@
+"""One object's records through a Bulk API 2.0 query job, written in the REST path's exact format.
+
+Each results page is converted row by row as it streams in, straight into the object's CSV; if the
+connection drops midway, the CSV is cut back to where the page began and the page is fetched again
+with the same locator. (A gzip CSV cannot be cut back: then each page is saved to a spool file
+first and converted once complete.) Bulk CSV and our CSV differ only in form, so the conversion is:
+every value unquoted where RFC 4180 allows (the csv module's minimal quoting, as the REST path),
+CRLF row ends, and datetimes in the REST API's form (``2024-01-31T12:00:00.000Z`` becomes
+``2024-01-31T12:00:00.000+0000``, the same instant). Null and empty text are both an empty cell in
+both paths. Any way the job cannot deliver raises ``BulkUnusableError`` and the caller uses REST.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from plugin.salesforce.bulkapi import BulkQueryApi
+from plugin.salesforce.client import CHUNK, OrgClient
+from plugin.salesforce.csvout import CsvSink
+from plugin.salesforce.errors import (
+    SalesforceApiError,
+    SalesforceDataError,
+    SalesforceError,
+    SalesforceLimitError,
+)
+from plugin.salesforce.records_rest import soql_for
+
+BATCH_ROWS = 1000
+_POLL_SCHEDULE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls; polls are API calls
+
+
+class BulkUnusableError(SalesforceError):
+    """The Bulk API refused the query or its job did not deliver every row; use REST instead."""
+
+
+@dataclass
+class BulkResult:
+    rows: int
+    deleted: int
+    announced: int  # numberRecordsProcessed of the job
+    job_id: str
+    pages: int
+    polls: int
+
+
+def rest_datetime(value: str) -> str:
+    """A Bulk datetime (``...T12:00:00.000Z``) in the REST form (``...T12:00:00.000+0000``)."""
+    if len(value) == 24 and value[-1] == "Z" and value[10] == "T":
+        return value[:-1] + "+0000"
+    return value
+
+
+def convert_rows(
+    fh: IO[str],
+    columns: Sequence[str],
+    datetime_columns: Sequence[int],
+    sink: CsvSink,
+    *,
+    object_name: str,
+    deleted_column: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Append one results page (text, read with ``newline=""``) to ``sink``; returns its rows and
+    those with IsDeleted true.
+
+    Raises:
+        SalesforceDataError: the header is not the columns asked for, a row has the wrong width,
+            or the page is not UTF-8 CSV.
+    """
+    width = len(columns)
+    rows = deleted = 0
+    try:
+        reader = csv.reader(fh, strict=True)
+        header = next(reader, None)
+        if header is None:
+            return 0, 0
+        if header != list(columns):
+            raise SalesforceDataError(
+                f"A Bulk results page of {object_name} has the columns {header[:5]}..., not the ones asked for.",
+                object_name=object_name,
+            )
+        batch: list[list[str]] = []
+        for row in reader:
+            if len(row) != width:
+                raise SalesforceDataError(
+                    f"A Bulk results row of {object_name} has {len(row)} values for {width} columns.",
+                    object_name=object_name,
+                )
+            for i in datetime_columns:
+                value = row[i]
+                if value:
+                    row[i] = rest_datetime(value)
+            if deleted_column is not None and row[deleted_column] == "true":
+                deleted += 1
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                sink.write_cells(batch)
+                rows += len(batch)
+                batch = []
+                if on_batch is not None:
+                    on_batch(rows)
+        sink.write_cells(batch)
+        rows += len(batch)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise SalesforceDataError(f"A Bulk results page of {object_name} is not valid CSV: {e}") from e
+    return rows, deleted
+
+
+def convert_page(
+    spool: Path,
+    columns: Sequence[str],
+    datetime_columns: Sequence[int],
+    sink: CsvSink,
+    *,
+    object_name: str,
+    deleted_column: int | None = None,
+) -> tuple[int, int]:
+    """``convert_rows`` of a page saved to a file."""
+    with open(spool, encoding="utf-8", newline="") as fh:
+        return convert_rows(fh, columns, datetime_columns, sink, object_name=object_name, deleted_column=deleted_column)
+
+
+class _Chunks(io.RawIOBase):
+    """A response body's chunks as a raw stream (for a text reader over a streamed page)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class BulkRecords:
+    """Writes every row of one object into ``sink`` through one Bulk API 2.0 queryAll job."""
+
+    def __init__(
+        self,
+        client: OrgClient,
+        object_name: str,
+        columns: Sequence[str],
+        describe: Mapping[str, Any],
+        sink: CsvSink,
+        *,
+        spool: Path,
+        poll_timeout: float,
+        on_rows: Callable[[int], None],
+        where: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = BulkQueryApi(client, object_name)
+        self.client = client
+        self.object = object_name
+        self.where = where
+        self.columns = list(columns)
+        types = {str(f.get("name")): f.get("type") for f in describe.get("fields", []) if isinstance(f, Mapping)}
+        self.datetime_columns = [i for i, c in enumerate(self.columns) if types.get(c) == "datetime"]
+        self.sink = sink
+        self.spool = spool
+        self.poll_timeout = poll_timeout
+        self.on_rows = on_rows
+        self.clock = clock
+        self.sleep = sleep
+
+    def export(self) -> BulkResult:
+        """Create the job, wait for it (at most ``poll_timeout``), stream its pages into the CSV.
+
+        Raises:
+            BulkUnusableError: refused at creation, job Failed/Aborted, stuck past the deadline
+                (it is aborted), or results that do not add up; the CSV is then not complete.
+            SalesforceLimitError, SalesforceAuthError, SalesforceNetworkError: stop the whole job.
+        """
+        soql = soql_for(self.object, self.columns, where=self.where)
+        try:
+            job = self.api.create(soql)
+        except SalesforceLimitError:
+            raise
+        except SalesforceApiError as e:
+            raise BulkUnusableError(f"Bulk API refused the query: {e}", code=e.code, object_name=self.object) from e
+        job_id = str(job.get("id") or "")
+        if not job_id:
+            raise BulkUnusableError("Bulk API created a job without an id.", object_name=self.object)
+        info, polls = self._wait(job_id)
+        try:
+            announced = int(info.get("numberRecordsProcessed") or 0)
+        except (TypeError, ValueError):
+            announced = -1
+        rows = deleted = pages = 0
+        locator: str | None = None
+        deleted_column = self.columns.index("IsDeleted") if "IsDeleted" in self.columns else None
+        try:
+            while True:
+                announced_page, following, got, gone = self._page(job_id, locator, rows, deleted_column)
+                pages += 1
+                if got != announced_page:
+                    raise SalesforceDataError(
+                        f"Bulk results page {pages} of {self.object} holds {got} rows; Salesforce said "
+                        f"{announced_page} (Sforce-NumberOfRecords).",
+                        object_name=self.object,
+                    )
+                rows += got
+                deleted += gone
+                self.on_rows(rows)
+                if following is None:
+                    break
+                locator = following
+        except SalesforceLimitError:
+            raise
+        except (SalesforceApiError, SalesforceDataError) as e:
+            raise BulkUnusableError(f"Bulk job {job_id} results failed: {e}", object_name=self.object) from e
+        finally:
+            self.spool.unlink(missing_ok=True)
+        if rows != announced:
+            raise BulkUnusableError(
+                f"Bulk job {job_id} gave {rows} rows but processed {announced} (numberRecordsProcessed).",
+                code="BULK_COUNT_MISMATCH",
+                object_name=self.object,
+            )
+        return BulkResult(rows, deleted, announced, job_id, pages, polls)
+
+    def _page(
+        self, job_id: str, locator: str | None, before: int, deleted_column: int | None
+    ) -> tuple[int, str | None, int, int]:
+        """One results page into the CSV: (rows announced, next locator, rows written, deleted)."""
+        if not self.sink.rewindable:
+            page = self.api.results(job_id, locator, self.spool)
+            got, gone = convert_page(
+                self.spool, self.columns, self.datetime_columns, self.sink, object_name=self.object,
+                deleted_column=deleted_column,
+            )  # fmt: skip
+            return page.records, page.locator, got, gone
+        mark = self.sink.mark()
+
+        def fetch() -> tuple[int, str | None, int, int]:
+            self.sink.rewind(mark)  # a page fetched again starts where the first try did
+            response, announced, following = self.api.open_results(job_id, locator)
+            with response:
+                raw = io.BufferedReader(_Chunks(response.iter_content(CHUNK)), CHUNK)
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                got, gone = convert_rows(
+                    text,
+                    self.columns,
+                    self.datetime_columns,
+                    self.sink,
+                    object_name=self.object,
+                    deleted_column=deleted_column,
+                    on_batch=lambda n: self.on_rows(before + n),
+                )
+            return announced, following, got, gone
+
+        try:
+            return self.client.with_retries(fetch, object_name=self.object)
+        except BaseException:
+            self.sink.rewind(mark)
+            raise
+
+    def _wait(self, job_id: str) -> tuple[dict[str, Any], int]:
+        deadline = self.clock() + self.poll_timeout
+        polls = 0
+        while True:
+            self.sleep(_POLL_SCHEDULE[min(polls, len(_POLL_SCHEDULE) - 1)])
+            try:
+                info = self.api.poll(job_id)
+            except SalesforceLimitError:
+                raise
+            except SalesforceApiError as e:
+                raise BulkUnusableError(f"Polling Bulk job {job_id} failed: {e}", object_name=self.object) from e
+            polls += 1
+            state = info.get("state")
+            if state == "JobComplete":
+                return info, polls
+            if state in ("Failed", "Aborted"):
+                message = info.get("errorMessage") or "no error message"
+                raise BulkUnusableError(
+                    f"Bulk job {job_id} ended {state}: {message}",
+                    code=f"BULK_{str(state).upper()}",
+                    object_name=self.object,
+                )
+            if self.clock() >= deadline:
+                self.api.abort(job_id)
+                raise BulkUnusableError(
+                    f"Bulk job {job_id} was still {state} after {self.poll_timeout:g} s "
+                    "(SFBACKUP_BULK_POLL_TIMEOUT); it was aborted.",
+                    code="BULK_STUCK",
+                    object_name=self.object,
+                )

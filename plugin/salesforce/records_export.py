@@ -1,0 +1,197 @@
+"""One object of a backup: its describe, field plan, records and manifest entry.
+
+The exporter (export.py) calls ``ObjectExporter.export`` per planned object and gets the entry
+the manifest lists for it: exported (method, counts, checksum, API calls), skipped (Salesforce
+refused the object at query time, with its reason) or failed (the error). Job-stopping errors
+(``records.stops_job``) propagate. An exported object's entry is also saved for a resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from plugin.config import ExportSettings
+from plugin.salesforce.client import OrgClient
+from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
+from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, stops_job
+from plugin.salesforce.resume import records_from_csv, save_entry
+from plugin.salesforce.sizing import bulk_refusal, choose_method
+
+log = structlog.get_logger("sfbackup.export")
+T = TypeVar("T")
+
+
+def record_counts(client: OrgClient, names: Sequence[str]) -> dict[str, int] | None:
+    """Every planned object's record count in one ``limits/recordCount`` call; None when the org
+    will not say (then every object starts on REST, and moves to Bulk only on QUERY_TIMEOUT)."""
+    if not names:
+        return {}
+    try:
+        return client.record_counts(names)
+    except SalesforceError as e:
+        if stops_job(e):
+            raise
+        log.warning("record counts unavailable; sizing every object as unknown", error=str(e))
+        return None
+
+
+def _write_bytes(path: Path, body: bytes) -> None:
+    """Describes are saved exactly as Salesforce sent them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)
+
+
+class ObjectExporter:
+    """Exports one object into a backup's ``.partial`` folder."""
+
+    def __init__(
+        self,
+        client: OrgClient,
+        name: str,
+        partial_dir: Path,
+        *,
+        settings: ExportSettings,
+        record_count: int | None,
+        compress: bool,
+        since: str | None,
+        on_rows: Callable[[int], None],
+        conditions: Sequence[str] = (),
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.partial_dir = partial_dir
+        self.settings = settings
+        self.record_count = record_count
+        self.compress = compress
+        self.since = since
+        self.on_rows = on_rows
+        self.conditions = tuple(conditions)  # options' row filters (plan.record_conditions)
+        self._describe: Mapping[str, Any] | None = None
+
+    @property
+    def describe_path(self) -> Path:
+        return self.partial_dir / "describe" / f"{self.name}.json"
+
+    @property
+    def describe(self) -> Mapping[str, Any]:
+        """The object's describe (the saved copy when a resume reuses the object: no API call)."""
+        if self._describe is None:
+            self._describe = json.loads(self.describe_path.read_bytes())
+        return self._describe
+
+    @property
+    def plan(self) -> FieldPlan:
+        return plan_fields(self.describe)
+
+    def export(self) -> dict[str, Any]:
+        """Describe, plan and export the records; returns the manifest entry."""
+        calls = self.client.api_calls
+        body = self.client.describe(self.name)
+        _write_bytes(self.describe_path, body.raw)
+        self._describe = body.data
+        plan = self.plan
+        refused = bulk_refusal(plan, body.data)
+        method = choose_method(self.record_count, threshold=self.settings.bulk_threshold, bulk_refused=refused)
+        path = self.partial_dir / "data" / f"{self.name}.csv"
+        records = ObjectRecords(
+            self.client,
+            plan,
+            body.data,
+            path,
+            method,
+            refused,
+            self.settings.bulk_poll_timeout,
+            self.on_rows,
+            compress=self.compress,
+            where=self._where(plan),
+        )
+        try:
+            outcome = records.export()
+        except ObjectRefusedError as e:
+            self._discard(path)
+            log.info("skipped: Salesforce refuses the object", object=self.name, reason=e.reason)
+            return {"status": "skipped", "reason": e.reason, "records": 0, "api_calls": self.client.api_calls - calls}
+        except SalesforceError as e:
+            if stops_job(e):
+                raise
+            self._discard(path)
+            log.error("object failed", object=self.name, code=e.code, error=str(e))
+            return {
+                "status": "failed",
+                "records": 0,
+                "error": {"code": e.code, "message": str(e)},
+                "api_calls": self.client.api_calls - calls,
+            }
+        entry = self._entry(plan, outcome, self.client.api_calls - calls)
+        save_entry(self.partial_dir, self.name, entry)
+        return entry
+
+    def _where(self, plan: FieldPlan) -> str | None:
+        """The window and the options' conditions, ANDed (each one built from fixed names and literals)."""
+        window = window_filter(plan, since=self.since)
+        parts = [window, *self.conditions] if window else list(self.conditions)
+        return " AND ".join(parts) if parts else None
+
+    def _discard(self, path: Path) -> None:
+        for candidate in (path, path.with_name(path.name + ".gz")):
+            candidate.unlink(missing_ok=True)
+
+    def _entry(self, plan: FieldPlan, outcome: RecordsOutcome, api_calls: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "status": "exported",
+            "records": outcome.rows,
+            "deleted_records": outcome.deleted,
+            "fields": len(plan.columns),
+            "method": outcome.method,
+            "query": "queryAll",
+            "file": str(outcome.file.relative_to(self.partial_dir)),
+            "sha256": outcome.sha256,
+            "bytes": outcome.bytes,
+            "compression": "gzip" if self.compress else None,
+            "api_calls": api_calls,
+            "record_count": self.record_count,
+            "announced_records": outcome.announced,
+            "announced_by": outcome.announced_by,
+        }
+        if outcome.field_chunks > 1:
+            entry["field_chunks"] = outcome.field_chunks
+        if outcome.id_ranges:
+            entry["id_ranges"] = outcome.id_ranges
+        if outcome.bulk_job:
+            entry["bulk_job"] = outcome.bulk_job
+        if outcome.fallbacks:
+            entry["fallbacks"] = outcome.fallbacks
+        if outcome.short_by:
+            # Salesforce's totalSize can be wrong (it is on FieldPermissions), so this is reported,
+            # not fatal: the CSV holds every row the pages gave.
+            entry["warning"] = (
+                f"the CSV holds {outcome.rows} rows, {outcome.short_by} fewer than Salesforce announced "
+                f"({outcome.announced_by} = {outcome.announced})"
+            )
+        if plan.compound_omitted:
+            entry["compound_fields_omitted"] = plan.compound_omitted
+        if self.since:
+            entry["window"] = (
+                {"field": plan.change_field, "after": self.since}
+                if plan.change_field
+                else {"note": "no SystemModstamp or LastModifiedDate: every row exported (changes cannot be told)"}
+            )
+        return entry
+
+    def file_tasks(
+        self, entry: Mapping[str, Any], make: Callable[[str, Mapping[str, Any], Iterable[str]], list[T]]
+    ) -> list[T]:
+        """File-body tasks from the object's finished CSV (fresh or resumed alike)."""
+        plan = self.plan
+        tasks: list[T] = []
+        for record in records_from_csv(self.partial_dir / str(entry["file"]), self.describe):
+            tasks.extend(make(self.name, record, plan.blob_fields))
+        return tasks
