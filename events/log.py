@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -366,7 +366,11 @@ class EventLog:
         if not readonly and not in_memory:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Owner-only from its creation: SQLite gives the -wal and -shm files the database file's mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            # Only ever on a file that does not exist yet: closing *any* descriptor of an open database
+            # drops every POSIX lock this process holds on it, including those of its other connections,
+            # and another process could then write beside them (a malformed file).
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         with _translated(f"opening {path}"):
             if readonly:
                 uri = f"{path.resolve().as_uri()}?mode=ro"
@@ -500,16 +504,24 @@ class EventLog:
         with self._lock, _translated("query"):
             return [dict(row) for row in self._require_conn().execute(sql, params).fetchall()]
 
-    def verify(self, *, anchor: tuple[int, str] | None = None) -> ChainReport:
+    def verify(self, *, anchor: tuple[int, str] | None = None, after: int = 0, until: int | None = None) -> ChainReport:
         """Recompute the whole hash chain and report the first position that does not fit.
 
         ``anchor`` is a (position, hex hash) pair recorded elsewhere (a manifest), which also
-        catches a truncated or wholesale rewritten log. Reads in batches, one statement each.
+        catches a truncated or wholesale rewritten log. ``after`` and ``until`` check only the
+        events in that range, linked to the hash stored at ``after``: for a caller that verified
+        up to there before, or that checks the few events it shows. Reads in batches.
         """
-        return verify_rows(self._chain_rows(), anchor=anchor)
+        start = GENESIS_HASH
+        if after:
+            stored = self.hash_at(after)
+            if stored is None:
+                return ChainReport(False, 0, after, f"position {after} is missing: the log was truncated")
+            start = bytes.fromhex(stored)
+        return verify_rows(self._chain_rows(after, until), anchor=anchor, start_hash=start)
 
-    def _chain_rows(self) -> Iterator[ChainRow]:
-        after = 0
+    def _chain_rows(self, after: int = 0, until: int | None = None) -> Iterator[ChainRow]:
+        last = -1 if until is None else until
         while True:
             with self._lock, _translated("verify"):
                 rows = (
@@ -517,8 +529,8 @@ class EventLog:
                     .execute(
                         "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
                         "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
-                        "WHERE id > ? ORDER BY id LIMIT ?",
-                        (after, _VERIFY_BATCH),
+                        "WHERE id > ? AND (? < 0 OR id <= ?) ORDER BY id LIMIT ?",
+                        (after, last, last, _VERIFY_BATCH),
                     )
                     .fetchall()
                 )

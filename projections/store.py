@@ -160,6 +160,21 @@ class ProjectionStore:
             if len(events) < BATCH:
                 return applied
 
+    def catch_up_in(self, tx: Transaction) -> int:
+        """``catch_up`` inside the caller's write transaction, so a decision taken in ``tx`` (one running
+        full backup per org) sees every event up to the write lock, not just up to the last read."""
+        position = self._checked_position(tx)
+        if position is None:
+            return self._rebuild_in(tx)
+        applied = 0
+        while True:
+            events = tx.read_all(after=position, limit=BATCH)
+            self._apply_batch(tx, events)
+            applied += len(events)
+            if len(events) < BATCH:
+                return applied
+            position = events[-1].position
+
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""
         with self._log.write_transaction() as tx:
@@ -258,6 +273,41 @@ class ProjectionStore:
         rows = self._log.query(
             "SELECT * FROM job_status ORDER BY first_position DESC LIMIT ? OFFSET ?", (limit, offset)
         )
+        return [_job_from_row(row) for row in rows]
+
+    def find_jobs(
+        self,
+        *,
+        statuses: Sequence[str],
+        org_id: str | None = None,
+        backup_type: str | None = None,
+        cleaned: bool | None = None,
+        limit: int = 1000,
+        tx: Transaction | None = None,
+    ) -> list[JobStatus]:
+        """Jobs in one of ``statuses`` (optionally of one org / type / cleaned state), oldest first.
+
+        With ``tx`` the read runs in that transaction (call ``catch_up_in(tx)`` first); without it the
+        store catches up on its own.
+        """
+        if not statuses:
+            return []
+        where = [f"status IN ({', '.join('?' * len(statuses))})"]
+        params: list[Any] = list(statuses)
+        for column, value in (("org_id", org_id), ("backup_type", backup_type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if cleaned is not None:
+            where.append("cleaned = ?")
+            params.append(int(cleaned))
+        sql = f"SELECT * FROM job_status WHERE {' AND '.join(where)} ORDER BY first_position LIMIT ?"
+        params.append(limit)
+        if tx is None:
+            self.catch_up()
+            rows = self._log.query(sql, params)
+        else:
+            rows = tx.execute(sql, params)
         return [_job_from_row(row) for row in rows]
 
     def count_jobs(self) -> int:

@@ -1,7 +1,15 @@
 """The worker process of one job: connects, exports, and records every step as an event.
 
-Run as ``python -m plugin.jobs.worker --home HOME JOB_ID`` by the runtime. It is the only writer of
-its job's stream after ``job.requested``, and checks the stream version on every append.
+Run as ``python -m plugin.jobs.worker --home HOME [--attempt N] JOB_ID`` by the runtime, which claimed
+attempt N's lease first. The worker takes that lease, renews it from a second thread (``keeper.py``)
+and appends only while it holds it (``leases.fenced_append``): a worker whose lease was taken over
+records nothing more and exits with code 3. A cancel stops the export at its next progress report;
+if the export is stuck in a network call, the keeper records ``job.cancelled`` itself after
+``WORKER_STOP_GRACE``. After its job ended the worker starts queued jobs, waits
+``SFBACKUP_CLEANUP_DELAY`` and cleans up (``cleanup.py``).
+
+Attempt N > 1 is a resume: same job id, same ``<backup folder>.partial`` (``JobStarted.partial_directory``),
+``self.attempt`` tells the export.
 """
 
 from __future__ import annotations
@@ -9,9 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
+import threading
 import time
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +32,8 @@ from events import EventLog, EventLogError
 from events.codec import decode, encode
 from events.ids import job_stream
 from events.vocabulary import (
+    EventPayload,
+    JobCancelled,
     JobCompleted,
     JobFailed,
     JobProgress,
@@ -30,34 +43,54 @@ from events.vocabulary import (
     SkippedObject,
 )
 from plugin import config
-from plugin.errors import PluginError
+from plugin.errors import LeaseLostError, PluginError
+from plugin.jobs import cleanup, leases
+from plugin.jobs.keeper import CANCEL, LeaseKeeper
+from plugin.jobs.procs import ProcessRef
+from plugin.jobs.settings import WORKER_STOP_GRACE, RuntimeSettings
+from plugin.jobs.state import read_state
 from plugin.log_setup import configure_logging
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import SalesforceError
-from plugin.salesforce.export import Exporter, ExportOptions, Progress
+from plugin.salesforce.export import Exporter, ExportOptions, ExportStoppedError, Progress
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
 from projections import ProjectionStore
 
 log = structlog.get_logger("sfbackup.worker")
-TERMINAL = {"job.completed", "job.failed", "job.cancelled", "job.interrupted"}
+EXIT_OK, EXIT_FAILED, EXIT_NO_JOB, EXIT_FENCED = 0, 1, 2, 3
+
+
+class JobEndedError(Exception):
+    """The other thread already recorded the job's end: this thread's late events are dropped."""
 
 
 class JobWorker:
-    def __init__(self, home: Path, job_id: str) -> None:
+    def __init__(self, home: Path, job_id: str, attempt: int = 1) -> None:
         self.home = home
         self.job_id = job_id
         self.stream = job_stream(job_id)
         self.log = EventLog.open(config.events_path(home))
-        self.version = 0
-        self.attempt = 1
+        self.settings = RuntimeSettings.from_env(os.environ)
+        self.attempt = attempt
         self.phase = "planning"
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         # Every event the worker records was caused by the job's request and belongs to the same
         # MCP request, so an audit by correlation id shows all of it.
         self.causation_id: str | None = None
         self.correlation_id: str | None = None
+        self.keeper: LeaseKeeper | None = None
+        self.ended = False  # a terminal event is recorded (by either thread)
+        self._append_lock = threading.Lock()
 
-    def _append(self, payload: Any) -> None:
+    # -- lease, heartbeat and cancel hooks ------------------------------------------------------
+    def _append(self, payload: EventPayload, *, terminal: bool = False) -> None:
+        """Append while holding the lease (checked in the append's transaction); a terminal event
+        releases the lease in that same transaction, which frees the worker slot.
+
+        Raises:
+            LeaseLostError: fenced: the event was not recorded.
+            JobEndedError: the job's end is already recorded.
+        """
         metadata = {
             "actor": "worker",
             "worker_id": self.worker_id,
@@ -65,35 +98,128 @@ class JobWorker:
             "attempt": self.attempt,
         }
         event = encode(payload, metadata=metadata, correlation_id=self.correlation_id, causation_id=self.causation_id)
-        self.log.append(self.stream, [event], expected_version=self.version)
-        self.version += 1
+        with self._append_lock:
+            if self.ended:
+                raise JobEndedError(self.job_id)
+            leases.fenced_append(
+                self.log,
+                self.job_id,
+                self.attempt,
+                self.worker_id,
+                [event],
+                expected_version=None,
+                release_lease=terminal,
+            )
+            self.ended = terminal
+
+    def _finish(self, payload: EventPayload, code: int) -> int:
+        """Record the terminal event; a fenced or already ended worker records nothing."""
+        try:
+            self._append(payload, terminal=True)
+        except LeaseLostError as e:
+            log.warning("fenced; the end of this attempt is not recorded", job_id=self.job_id, error=str(e))
+            return EXIT_FENCED
+        except JobEndedError:
+            return EXIT_OK
+        return code
+
+    def _take_lease(self) -> bool:
+        with self.log.write_transaction() as tx:
+            return leases.take(
+                tx,
+                self.job_id,
+                self.attempt,
+                self.worker_id,
+                ProcessRef.me(),
+                lease_seconds=self.settings.lease_seconds,
+            )
+
+    def _stop_soon(self, why: str) -> None:
+        """The keeper saw a cancel or a fence: give the export WORKER_STOP_GRACE to stop by itself."""
+        timer = threading.Timer(WORKER_STOP_GRACE, self._stop_now, args=(why,))
+        timer.daemon = True
+        timer.start()
+
+    def _stop_now(self, why: str) -> None:
+        """The export did not stop (stuck in a network call): end the process from this thread."""
+        if self.ended:
+            return
+        if why != CANCEL:
+            log.warning("fenced while the export was busy; exiting", job_id=self.job_id)
+            os._exit(EXIT_FENCED)
+        try:
+            self._append(JobCancelled(forced=False), terminal=True)
+        except JobEndedError:
+            return  # the export stopped by itself after all
+        except LeaseLostError:
+            os._exit(EXIT_FENCED)
+        log.info("job cancelled while the export was busy; exiting", job_id=self.job_id)
+        _spawn_after_end(self.home, self.job_id)
+        os._exit(EXIT_OK)
+
+    def _should_stop(self) -> bool:
+        return self.keeper is not None and self.keeper.reason() is not None
 
     def run(self) -> int:
         events = self.log.read_stream(self.stream)
         if not events:
             log.error("no such job", job_id=self.job_id)
-            return 2
-        if any(e.type in TERMINAL or e.type == "job.started" for e in events):
-            log.warning("job already started or finished; nothing to do", job_id=self.job_id)
-            return 0
-        self.version = events[-1].stream_version
+            return EXIT_NO_JOB
         self.causation_id = events[0].event_id
         self.correlation_id = events[0].correlation_id
         request = decode(events[0])
         assert isinstance(request, JobRequested)
+        if not self._take_lease():
+            log.warning("attempt has no claimed lease (started twice, or too late); nothing to do", job_id=self.job_id)
+            return EXIT_FENCED
+        self.keeper = LeaseKeeper(
+            self.log,
+            self.job_id,
+            self.attempt,
+            self.worker_id,
+            self.settings,
+            after=events[-1].position,
+            on_stop=self._stop_soon,
+        )
+        self.keeper.start()
+        try:
+            with self.log.write_transaction() as tx:
+                state = read_state(tx, self.job_id)
+            if state is not None and state.status.cancel_requested:
+                return self._finish(JobCancelled(forced=False), EXIT_OK)
+            return self._guarded(request)
+        finally:
+            self.keeper.stop()
+
+    def _guarded(self, request: JobRequested) -> int:
         try:
             return self._run(request)
+        except LeaseLostError as e:
+            log.warning("fenced: another attempt owns the job now", job_id=self.job_id, error=str(e))
+            return EXIT_FENCED
+        except JobEndedError:
+            return EXIT_OK
+        except ExportStoppedError:
+            if self.keeper is not None and self.keeper.reason() == CANCEL:
+                log.info("job cancelled", job_id=self.job_id, phase=self.phase)
+                return self._finish(JobCancelled(forced=False), EXIT_OK)
+            log.warning("lease lost during the export; stopping without recording", job_id=self.job_id)
+            return EXIT_FENCED
         except (PluginError, UnknownObjectsError) as e:
             code = getattr(e, "code", "INVALID_OBJECTS_FILTER" if isinstance(e, UnknownObjectsError) else "ERROR")
             retryable = bool(getattr(e, "retryable", False))
             log.error("job failed", job_id=self.job_id, code=code, error=str(e))
-            self._append(JobFailed(error_code=code, message=str(e), retryable=retryable, attempt=1, phase=self.phase))
-            return 1
+            failed = JobFailed(
+                error_code=code, message=str(e), retryable=retryable, attempt=self.attempt, phase=self.phase
+            )
+            return self._finish(failed, EXIT_FAILED)
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             message = f"Internal error {type(e).__name__}: {e}. See {self.home / 'logs' / (self.job_id + '.log')}."
-            self._append(JobFailed(error_code="INTERNAL_ERROR", message=message, retryable=False, phase=self.phase))
-            return 1
+            failed = JobFailed(
+                error_code="INTERNAL_ERROR", message=message, retryable=False, attempt=self.attempt, phase=self.phase
+            )
+            return self._finish(failed, EXIT_FAILED)
 
     def _run(self, request: JobRequested) -> int:
         env = os.environ
@@ -169,6 +295,7 @@ class JobWorker:
                 on_plan=on_plan,
                 on_progress=on_progress,
                 log_head=self.log.head,
+                should_stop=self._should_stop,
             )
             result = exporter.run()
         finally:
@@ -183,10 +310,11 @@ class JobWorker:
                 bytes=result.bytes,
                 skipped=result.skipped,
                 duration_seconds=round(result.duration_seconds, 3),
-            )
+            ),
+            terminal=True,
         )
         log.info("job completed", job_id=self.job_id, records=result.records, files=result.files)
-        return 0
+        return EXIT_OK
 
     def _window(self, request: JobRequested, org_id: str) -> tuple[str | None, dict[str, Any] | None]:
         """The incremental window: since_date if given, else since the last completed backup of the org."""
@@ -205,19 +333,69 @@ class JobWorker:
         }
 
 
+def after_end(home: Path, job_id: str) -> None:
+    """What follows a job's end: queued jobs get the freed slot at once; after the cleanup delay the
+    job (and any other ended job nobody cleaned) is cleaned, and a completed backup applies retention."""
+    from plugin.jobs.runtime import JobRuntime
+
+    try:
+        runtime = JobRuntime(home)
+    except (PluginError, EventLogError) as e:
+        log.warning("no cleanup after the job", job_id=job_id, error=str(e))
+        return
+    try:
+        runtime.start_queued()
+        job = runtime.job(job_id)
+        ended = datetime.fromisoformat(job.finished_at).timestamp() if job.finished_at else time.time()
+        time.sleep(max(0.0, ended + runtime.settings.cleanup_delay - time.time()))
+        cleanup.cleanup_job(runtime.log, job_id, runtime.settings)
+        cleanup.cleanup_due(runtime.log, runtime.store, runtime.settings)
+        if job.status == "completed" and job.org_id:
+            cleanup.apply_retention(runtime.log, runtime.store, runtime.settings, org_id=job.org_id)
+    except (PluginError, EventLogError) as e:
+        log.warning("cleanup after the job failed; a server or the next job will do it", job_id=job_id, error=str(e))
+    finally:
+        runtime.close()
+
+
+def _spawn_after_end(home: Path, job_id: str) -> None:
+    """Hand the after-end duties to a fresh process (this one is about to exit mid-export)."""
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "plugin.jobs.worker", "--home", str(home), "--after-end", job_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sys.stderr,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as e:
+        log.warning("could not start the cleanup process; a server or the next job will clean up", error=str(e))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sfbackup-worker")
     parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument(
+        "--attempt", type=int, default=1, help="The attempt whose claimed lease to take (a resume: n+1)."
+    )
+    parser.add_argument("--after-end", action="store_true", help="Only the after-end duties of an ended job.")
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
     os.umask(0o077)  # a backup holds the org's data: every file and folder it writes is owner-only
     configure_logging(os.environ.get("SFBACKUP_LOG_LEVEL") or "INFO")
-    worker = JobWorker(args.home, args.job_id)
+    if args.after_end:
+        after_end(args.home, args.job_id)
+        return EXIT_OK
+    worker = JobWorker(args.home, args.job_id, args.attempt)
     try:
-        return worker.run()
+        code = worker.run()
     finally:
         _shrink_wal(worker.log)
         worker.log.close()
+    if worker.ended:
+        after_end(args.home, args.job_id)
+    return code
 
 
 def _shrink_wal(event_log: EventLog) -> None:

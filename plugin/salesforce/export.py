@@ -93,6 +93,14 @@ class ExportFailedError(SalesforceError):
     """Files or objects could not be exported; the backup would be incomplete."""
 
 
+class ExportStoppedError(SalesforceError):
+    """The caller's ``should_stop`` said stop (a cancel, a lost lease); the partial folder stays as it is."""
+
+
+def _never() -> bool:
+    return False
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
@@ -118,6 +126,7 @@ class Exporter:
         on_plan: Callable[[ObjectSelection], None],
         on_progress: Callable[[Progress], None],
         log_head: Callable[[], tuple[int, str]],
+        should_stop: Callable[[], bool] = _never,
     ) -> None:
         self.client = client
         self.identity = identity
@@ -127,6 +136,7 @@ class Exporter:
         self.on_plan = on_plan
         self.on_progress = on_progress
         self.log_head = log_head
+        self.should_stop = should_stop  # asked on every progress report: per record, per file, per object
         self.records = 0
         self.files = 0
         self.bytes = 0
@@ -141,6 +151,8 @@ class Exporter:
         return min(99, int(pct))
 
     def _report(self, progress: Progress, *, force: bool = False) -> None:
+        if self.should_stop():
+            raise ExportStoppedError("The export was asked to stop.", code="STOPPED")
         now = time.monotonic()
         if force or now - self._last_report >= PROGRESS_INTERVAL:
             self._last_report = now
