@@ -521,7 +521,7 @@ class EventLog:
         return verify_rows(self._chain_rows(after, until), anchor=anchor, start_hash=start)
 
     def _chain_rows(self, after: int = 0, until: int | None = None) -> Iterator[ChainRow]:
-        last = -1 if until is None else until
+        last = sys.maxsize if until is None else until  # a plain range: SQLite walks only the rows in it
         while True:
             with self._lock, _translated("verify"):
                 rows = (
@@ -529,8 +529,8 @@ class EventLog:
                     .execute(
                         "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
                         "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
-                        "WHERE id > ? AND (? < 0 OR id <= ?) ORDER BY id LIMIT ?",
-                        (after, last, last, _VERIFY_BATCH),
+                        "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                        (after, last, _VERIFY_BATCH),
                     )
                     .fetchall()
                 )

@@ -284,11 +284,13 @@ class ProjectionStore:
         cleaned: bool | None = None,
         limit: int = 1000,
         tx: Transaction | None = None,
+        catch_up: bool = True,
     ) -> list[JobStatus]:
         """Jobs in one of ``statuses`` (optionally of one org / type / cleaned state), oldest first.
 
         With ``tx`` the read runs in that transaction (call ``catch_up_in(tx)`` first); without it the
-        store catches up on its own.
+        store catches up on its own, unless ``catch_up=False`` (a cheap look that may be a little
+        behind, for a caller that decides again inside a transaction).
         """
         if not statuses:
             return []
@@ -304,7 +306,8 @@ class ProjectionStore:
         sql = f"SELECT * FROM job_status WHERE {' AND '.join(where)} ORDER BY first_position LIMIT ?"
         params.append(limit)
         if tx is None:
-            self.catch_up()
+            if catch_up:
+                self.catch_up()
             rows = self._log.query(sql, params)
         else:
             rows = tx.execute(sql, params)

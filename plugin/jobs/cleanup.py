@@ -87,11 +87,15 @@ def cleanup_job(log: EventLog, job_id: str, settings: RuntimeSettings) -> JobCle
     return _record(log, job_id, removed, why, once=True)
 
 
-def cleanup_due(log: EventLog, store: ProjectionStore, settings: RuntimeSettings) -> list[str]:
-    """Clean every ended job whose cleanup delay has passed; return their ids."""
+def cleanup_due(log: EventLog, store: ProjectionStore, settings: RuntimeSettings, *, fresh: bool) -> list[str]:
+    """Clean every ended job whose cleanup delay has passed; return their ids.
+
+    ``fresh=False`` looks at the projections as they are (no catch-up write): enough for a worker
+    tidying up after others, since servers look again with ``fresh=True``.
+    """
     now = time.time()
     done: list[str] = []
-    for job in store.find_jobs(statuses=tuple(ENDED), cleaned=False, limit=1000):
+    for job in store.find_jobs(statuses=tuple(ENDED), cleaned=False, limit=1000, catch_up=fresh):
         ended = _epoch(job.finished_at)
         if ended is not None and now - ended >= settings.cleanup_delay and cleanup_job(log, job.job_id, settings):
             done.append(job.job_id)

@@ -133,7 +133,9 @@ def enforce_cancels(runtime: JobRuntime) -> list[str]:
     now = time.time()
     forced: list[str] = []
     with runtime._lock:
-        pending = [j for j in runtime.store.find_jobs(statuses=tuple(ACTIVE)) if j.cancel_requested]
+        # A cancel is recorded by a runtime that catches up right after: a look without catch-up sees it.
+        active = runtime.store.find_jobs(statuses=tuple(ACTIVE), catch_up=False)
+        pending = [j for j in active if j.cancel_requested]
     for job in pending:
         asked = _cancel_asked_at(runtime, job.job_id)
         lease = leases.get(runtime.log, job.job_id)

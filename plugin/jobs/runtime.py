@@ -72,13 +72,20 @@ class JobRuntime:
     """One process's handle on the event log, the projections and the workers it started."""
 
     def __init__(
-        self, home: Path, *, env: Mapping[str, str] | None = None, settings: RuntimeSettings | None = None
+        self,
+        home: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        settings: RuntimeSettings | None = None,
+        log: EventLog | None = None,
     ) -> None:
+        """``log`` shares a connection the caller already opened (and closes): a worker's own."""
         self.home = home
         self.env = dict(os.environ if env is None else env)
         self.settings = settings or RuntimeSettings.from_env(self.env)
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.log = EventLog.open(config.events_path(home))
+        self._owns_log = log is None
+        self.log = EventLog.open(config.events_path(home)) if log is None else log
         self.store = ProjectionStore(self.log)
         leases.ensure_table(self.log)
         self._lock = threading.RLock()
@@ -89,7 +96,8 @@ class JobRuntime:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self.log.close()
+            if self._owns_log:
+                self.log.close()
 
     # -- reads ----------------------------------------------------------------------------------
     def job(self, job_id: str) -> JobStatus:
@@ -219,6 +227,12 @@ class JobRuntime:
     def start_queued(self) -> list[str]:
         """Give free worker slots to queued jobs, oldest first, and start their workers."""
         claimed: list[tuple[str, int]] = []
+        with self._lock:
+            # A cheap look first: servers call this every second, and nearly always nothing waits.
+            queued = self.store.find_jobs(statuses=("requested",), limit=1000, catch_up=False)
+            waiting = [j for j in queued if not j.cancel_requested]
+            if all(leases.get(self.log, j.job_id) is not None for j in waiting):
+                return []
         with self._lock, self.log.write_transaction() as tx:
             self.store.catch_up_in(tx)
             free = self.settings.max_workers - leases.held(tx, time.time())
@@ -400,7 +414,7 @@ class JobRuntime:
             "reaped": recovery.reap(self),
             "forced": recovery.enforce_cancels(self),
             "started": self.start_queued(),
-            "cleaned": cleanup.cleanup_due(self.log, self.store, self.settings),
+            "cleaned": cleanup.cleanup_due(self.log, self.store, self.settings, fresh=True),
         }
         if retention:
             done["retained"] = cleanup.apply_retention(self.log, self.store, self.settings)

@@ -178,7 +178,7 @@ class JobWorker:
             self.attempt,
             self.worker_id,
             self.settings,
-            after=events[-1].position,
+            after=events[-1].stream_version,
             on_stop=self._stop_soon,
         )
         self.keeper.start()
@@ -333,13 +333,14 @@ class JobWorker:
         }
 
 
-def after_end(home: Path, job_id: str) -> None:
+def after_end(home: Path, job_id: str, event_log: EventLog | None = None) -> None:
     """What follows a job's end: queued jobs get the freed slot at once; after the cleanup delay the
-    job (and any other ended job nobody cleaned) is cleaned, and a completed backup applies retention."""
+    job (and any other ended job nobody cleaned) is cleaned, and a completed backup applies retention.
+    ``event_log`` reuses the worker's connection (each open runs a quick_check of the whole file)."""
     from plugin.jobs.runtime import JobRuntime
 
     try:
-        runtime = JobRuntime(home)
+        runtime = JobRuntime(home, log=event_log)
     except (PluginError, EventLogError) as e:
         log.warning("no cleanup after the job", job_id=job_id, error=str(e))
         return
@@ -349,7 +350,7 @@ def after_end(home: Path, job_id: str) -> None:
         ended = datetime.fromisoformat(job.finished_at).timestamp() if job.finished_at else time.time()
         time.sleep(max(0.0, ended + runtime.settings.cleanup_delay - time.time()))
         cleanup.cleanup_job(runtime.log, job_id, runtime.settings)
-        cleanup.cleanup_due(runtime.log, runtime.store, runtime.settings)
+        cleanup.cleanup_due(runtime.log, runtime.store, runtime.settings, fresh=False)
         if job.status == "completed" and job.org_id:
             cleanup.apply_retention(runtime.log, runtime.store, runtime.settings, org_id=job.org_id)
     except (PluginError, EventLogError) as e:
@@ -390,11 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     worker = JobWorker(args.home, args.job_id, args.attempt)
     try:
         code = worker.run()
+        if worker.ended:
+            after_end(args.home, args.job_id, worker.log)
     finally:
         _shrink_wal(worker.log)
         worker.log.close()
-    if worker.ended:
-        after_end(args.home, args.job_id)
     return code
 
 

@@ -23,18 +23,25 @@ from plugin.mcp.results import job_uri
 
 logger = logging.getLogger(__name__)
 POLL_WITHOUT_WATCH = 0.5  # seconds between reads when no watch runs (a host that skipped running())
+# PRAGMA data_version polls: notifications within ~50 ms, at a fifth of the follower's default cost
+# (it runs for as long as the server does, beside the tool calls whose latency counts).
+WATCH_INTERVAL = 0.05
 
 
 class JobWatch:
     def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
         self._publish = publish
         self._waiters: dict[str, set[anyio.Event]] = {}
-        self.running = False
+        self._runs = 0  # one per lifespan: in-process test clients each enter one
+
+    @property
+    def running(self) -> bool:
+        return self._runs > 0
 
     async def run(self, path: Path, *, after: int) -> None:
         """Follow the log from position ``after`` until cancelled."""
-        follower = await anyio.to_thread.run_sync(partial(Follower.open, path, after=after))
-        self.running = True
+        follower = await anyio.to_thread.run_sync(partial(Follower.open, path, after=after, interval=WATCH_INTERVAL))
+        self._runs += 1
         try:
             async for event in follower.aevents():
                 job_id = job_id_of(event.stream_id)
@@ -45,8 +52,8 @@ class JobWatch:
                 await self._publish(job_uri(job_id))
                 await self._publish(JOBS_URI)
         finally:
-            self.running = False
-            await anyio.to_thread.run_sync(follower.close)
+            self._runs -= 1
+            follower.close()  # not awaited: a cancelled task cannot await, and closing is quick
 
     def register(self, job_id: str) -> anyio.Event:
         """An event that is set at the job's next event (register first, then read the job)."""

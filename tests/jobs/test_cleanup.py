@@ -78,7 +78,7 @@ def test_an_ended_job_is_cleaned_once_after_the_delay_and_stays_readable(home: P
     interrupted, kept = ended_job(home, rt.log, JobInterrupted(reason="gone"), days_ago=10)
     with rt.log.write_transaction() as tx:
         leases.claim(tx, failed, 1, start_within=0)  # a lease left behind
-    assert cleanup.cleanup_due(rt.log, rt.store, rt.settings) == []  # within the hour
+    assert cleanup.cleanup_due(rt.log, rt.store, rt.settings, fresh=True) == []  # within the hour
     assert partial.is_dir()
     soon = RuntimeSettings(cleanup_delay=0)
     other = EventLog.open(home / "events.db")
@@ -103,7 +103,7 @@ def test_an_ended_job_is_cleaned_once_after_the_delay_and_stays_readable(home: P
     assert leases.get(rt.log, failed) is None
     status = rt.job(failed)
     assert (status.status, status.cleaned, status.error is not None) == ("failed", True, True)
-    assert cleanup.cleanup_due(rt.log, rt.store, soon) == []  # once
+    assert cleanup.cleanup_due(rt.log, rt.store, soon, fresh=True) == []  # once
     assert kept.is_dir() and cleaned_events(rt.log, interrupted) == []  # waits for a resume
     rt.close()
 
