@@ -27,13 +27,13 @@ from typing import Any
 from events import EventLog, EventLogError, RecordedEvent, Transaction
 from events.codec import encode
 from events.ids import job_stream, new_job_id
-from events.vocabulary import JobCancelled, JobCancelRequested, JobFailed, JobRequested
+from events.vocabulary import JobFailed, JobRequested
 from plugin import config
-from plugin.errors import JobNotFoundError, JobStateError
-from plugin.jobs import cleanup, leases, recovery
+from plugin.errors import JobNotFoundError
+from plugin.jobs import cleanup, control, leases, recovery
 from plugin.jobs.options import BackupOptions
 from plugin.jobs.settings import WORKER_START_SECONDS, RuntimeSettings
-from plugin.jobs.state import ACTIVE, ENDED, RESUMABLE, read_state, system_event
+from plugin.jobs.state import ACTIVE, read_state, system_event
 from plugin.salesforce.client import OrgClient, org_id_from_token
 from plugin.trail import ChainCheck, ChainChecker, events_page
 from projections import BackupEntry, JobStatus, ProjectionStore
@@ -193,7 +193,7 @@ class JobRuntime:
                     if running:
                         return BackupStart(running[0], None, already_running=True)
                 tx.append(job_stream(job_id), [event], expected_version=0)
-                attempt = self._claim_in(tx, job_id, 1)
+                attempt = self.claim_in(tx, job_id, 1)
                 busy = leases.held(tx, time.time())
             return BackupStart(self.job(job_id), attempt, workers_busy=busy)
 
@@ -217,7 +217,8 @@ class JobRuntime:
         if start.attempt is not None:
             self.spawn_worker(start.job.job_id, start.attempt)
 
-    def _claim_in(self, tx: Transaction, job_id: str, attempt: int) -> int | None:
+    def claim_in(self, tx: Transaction, job_id: str, attempt: int) -> int | None:
+        """Claim a worker slot for ``attempt`` inside ``tx``; None when the job has one or none is free."""
         now = time.time()
         if leases.get(tx, job_id) is not None or leases.held(tx, now) >= self.settings.max_workers:
             return None
@@ -243,7 +244,7 @@ class JobRuntime:
                     break
                 if job.cancel_requested:
                     continue
-                attempt = self._claim_in(tx, job.job_id, max(1, job.attempt + 1))
+                attempt = self.claim_in(tx, job.job_id, max(1, job.attempt + 1))
                 if attempt is not None:
                     claimed.append((job.job_id, attempt))
         for job_id, attempt in claimed:
@@ -325,86 +326,16 @@ class JobRuntime:
                 job_stream(job_id), [system_event(state, failed, actor="runtime")], expected_version=state.version
             )
 
-    # -- cancel and resume ----------------------------------------------------------------------
+    # -- cancel and resume (control.py) ---------------------------------------------------------
     def cancel(
         self, job_id: str, *, reason: str | None = None, actor: str = "mcp", correlation_id: str | None = None
     ) -> JobStatus:
-        """Record ``job.cancel_requested``; a job without a worker (queued, interrupted) is cancelled at once.
-
-        A running worker sees the request within milliseconds and stops within about a second; one that
-        does not is stopped by force after ``SFBACKUP_CANCEL_GRACE`` (``job.cancelled{forced: true}``).
-        Asking again while the cancel is pending changes nothing.
-
-        Raises:
-            JobNotFoundError: no such job.
-            JobStateError: the job has already ended.
-        """
-        with self._lock:
-            with self.log.write_transaction() as tx:
-                state = read_state(tx, job_id)
-                if state is None:
-                    raise JobNotFoundError(job_id)
-                status = state.status
-                if status.status in ENDED:
-                    raise JobStateError(
-                        f"Job {job_id} has already {'been ' if status.status == 'cancelled' else ''}"
-                        f"{status.status} (at {status.finished_at}); there is nothing to cancel. Start a new "
-                        "backup with salesforce_backup if you need one."
-                    )
-                if not status.cancel_requested:
-                    # The job's events keep the correlation id of the request that started it; the
-                    # MCP request that cancels it is named in the metadata.
-                    extra = {"tool": "salesforce_backup_cancel" if actor == "mcp" else "sfbackup cancel"}
-                    if correlation_id is not None:
-                        extra["request"] = correlation_id
-                    events = [system_event(state, JobCancelRequested(reason=reason), actor=actor, **extra)]
-                    if status.status in RESUMABLE or leases.get(tx, job_id) is None:
-                        # Nobody runs it (queued or interrupted): it is cancelled as soon as asked.
-                        events.append(system_event(state, JobCancelled(forced=False), actor=actor, **extra))
-                    tx.append(job_stream(job_id), events, expected_version=state.version)
-            return self.job(job_id)
+        """See ``control.cancel``."""
+        return control.cancel(self, job_id, reason=reason, actor=actor, correlation_id=correlation_id)
 
     def resume(self, job_id: str, *, spawn: bool = True) -> JobStatus:
-        """Start attempt n+1 of an interrupted job: same job id, same backup folder.
-
-        The worker learns its attempt from ``--attempt`` (checked against the claimed lease) and
-        exports into the job's ``<backup folder>.partial`` again.
-
-        Raises:
-            JobNotFoundError: no such job.
-            JobStateError: the job is not interrupted, a full backup of its org runs, or no slot is free.
-        """
-        with self._lock:
-            with self.log.write_transaction() as tx:
-                self.store.catch_up_in(tx)
-                state = read_state(tx, job_id)
-                if state is None:
-                    raise JobNotFoundError(job_id)
-                status = state.status
-                if status.status not in RESUMABLE or leases.get(tx, job_id) is not None:
-                    doing = "is starting again" if status.status in RESUMABLE else f"is {status.status}"
-                    raise JobStateError(
-                        f"Job {job_id} {doing}; only an interrupted job can be resumed. Check it with "
-                        "salesforce_backup_status, or start a new backup."
-                    )
-                if status.backup_type == "full":
-                    other = self.store.find_jobs(
-                        statuses=tuple(ACTIVE), org_id=status.org_id, backup_type="full", limit=1, tx=tx
-                    )
-                    if other:
-                        raise JobStateError(
-                            f"A full backup of org {status.org_id} is already running as job {other[0].job_id}; "
-                            f"resume {job_id} after it ends, or cancel one of them."
-                        )
-                attempt = self._claim_in(tx, job_id, status.attempt + 1)
-                if attempt is None:
-                    raise JobStateError(
-                        f"All {self.settings.max_workers} worker slots are busy (SFBACKUP_MAX_WORKERS); "
-                        f"resume job {job_id} when a running backup ends."
-                    )
-            if spawn:
-                self.spawn_worker(job_id, attempt)
-            return self.job(job_id)
+        """See ``control.resume``."""
+        return control.resume(self, job_id, spawn=spawn)
 
     # -- housekeeping ---------------------------------------------------------------------------
     def housekeeping(self, *, retention: bool = False) -> dict[str, list[str]]:

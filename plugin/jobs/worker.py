@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +42,8 @@ from events.vocabulary import (
 )
 from plugin import config
 from plugin.errors import LeaseLostError, PluginError
-from plugin.jobs import cleanup, leases
+from plugin.jobs import leases
+from plugin.jobs.afterend import after_end, spawn_after_end
 from plugin.jobs.keeper import CANCEL, LeaseKeeper
 from plugin.jobs.procs import ProcessRef
 from plugin.jobs.settings import WORKER_STOP_GRACE, RuntimeSettings
@@ -154,7 +153,7 @@ class JobWorker:
         except LeaseLostError:
             os._exit(EXIT_FENCED)
         log.info("job cancelled while the export was busy; exiting", job_id=self.job_id)
-        _spawn_after_end(self.home, self.job_id)
+        spawn_after_end(self.home, self.job_id)
         os._exit(EXIT_OK)
 
     def _should_stop(self) -> bool:
@@ -331,47 +330,6 @@ class JobWorker:
             "backup_directory": base.backup_directory,
             "started_at": base.started_at,
         }
-
-
-def after_end(home: Path, job_id: str, event_log: EventLog | None = None) -> None:
-    """What follows a job's end: queued jobs get the freed slot at once; after the cleanup delay the
-    job (and any other ended job nobody cleaned) is cleaned, and a completed backup applies retention.
-    ``event_log`` reuses the worker's connection (each open runs a quick_check of the whole file)."""
-    from plugin.jobs.runtime import JobRuntime
-
-    try:
-        runtime = JobRuntime(home, log=event_log)
-    except (PluginError, EventLogError) as e:
-        log.warning("no cleanup after the job", job_id=job_id, error=str(e))
-        return
-    try:
-        runtime.start_queued()
-        job = runtime.job(job_id)
-        ended = datetime.fromisoformat(job.finished_at).timestamp() if job.finished_at else time.time()
-        time.sleep(max(0.0, ended + runtime.settings.cleanup_delay - time.time()))
-        cleanup.cleanup_job(runtime.log, job_id, runtime.settings)
-        cleanup.cleanup_due(runtime.log, runtime.store, runtime.settings, fresh=False)
-        if job.status == "completed" and job.org_id:
-            cleanup.apply_retention(runtime.log, runtime.store, runtime.settings, org_id=job.org_id)
-    except (PluginError, EventLogError) as e:
-        log.warning("cleanup after the job failed; a server or the next job will do it", job_id=job_id, error=str(e))
-    finally:
-        runtime.close()
-
-
-def _spawn_after_end(home: Path, job_id: str) -> None:
-    """Hand the after-end duties to a fresh process (this one is about to exit mid-export)."""
-    try:
-        subprocess.Popen(
-            [sys.executable, "-m", "plugin.jobs.worker", "--home", str(home), "--after-end", job_id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=sys.stderr,
-            start_new_session=True,
-            close_fds=True,
-        )
-    except OSError as e:
-        log.warning("could not start the cleanup process; a server or the next job will clean up", error=str(e))
 
 
 def main(argv: list[str] | None = None) -> int:
