@@ -9,9 +9,13 @@ Calls to the floor and to sfbackup alternate one by one, so machine noise hits b
 
   idle     sfbackup's log holds one finished backup; salesforce_backup calls are paced (each job
            ends before the next call), so nothing else runs.
-  load     4 full backups of the demo fake org (files included) run at all times, topped up as they end.
-  history  the log holds --history-jobs finished jobs of --events-per-job events each (1M events by
-           default; built once and kept in --cache), projections caught up as a long-lived server's are.
+  load     4 backups of the whole demo fake org (files included) run at all times, topped up as they end.
+           They (and the timed small ones) are incremental since 2000-01-01, every row like a full
+           one, because only one full backup per org runs at a time; SFBACKUP_MAX_WORKERS is raised
+           so the cap queues nothing.
+  history  the log holds --history-jobs finished (and cleaned) jobs of --events-per-job events each
+           (1M events by default; built once and kept in --cache), projections caught up as a
+           long-lived server's are.
 
 Targets: p50 <= 1.3x and p99 <= 2x the floor (idle, load); status with the large history <= 1.5x.
 """
@@ -40,7 +44,14 @@ sys.path.insert(0, str(REPO))
 from events import EventLog  # noqa: E402
 from events.codec import encode  # noqa: E402
 from events.ids import job_stream, new_job_id  # noqa: E402
-from events.vocabulary import JobCompleted, JobProgress, JobRequested, JobStarted, ObjectFinished  # noqa: E402
+from events.vocabulary import (  # noqa: E402
+    JobCleaned,
+    JobCompleted,
+    JobProgress,
+    JobRequested,
+    JobStarted,
+    ObjectFinished,
+)
 from plugin.jobs.options import validate_request  # noqa: E402
 from plugin.jobs.runtime import JobRuntime  # noqa: E402
 from projections import ProjectionStore  # noqa: E402
@@ -54,8 +65,12 @@ def ping() -> str:
 server.run("stdio")
 """
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
-SMALL_BACKUP = {"backup_type": "full", "objects_filter": ["Custom__c"], "include_files": False}
+# Incremental since 2000 = every row, as a full backup, but not single-flight: each call records a
+# job and starts a worker, as every call did before one full backup per org was the rule.
+EVERY_ROW = {"backup_type": "incremental", "since_date": "2000-01-01"}
+SMALL_BACKUP = {**EVERY_ROW, "objects_filter": ["Custom__c"], "include_files": False}
 LOAD_JOBS = 4
+LOAD_BACKUP = EVERY_ROW
 
 
 @dataclass
@@ -95,6 +110,7 @@ def sf_env(info: dict[str, str], home: Path) -> dict[str, str]:
         SF_INSTANCE_URL=info["instance_url"],
         SF_ACCESS_TOKEN=info["access_token"],
         SFBACKUP_CA_BUNDLE=info["ca_bundle"],
+        SFBACKUP_MAX_WORKERS="16",  # 4 load backups and the timed small ones never wait for a slot
     )
     return env
 
@@ -136,7 +152,7 @@ def build_history(home: Path, jobs: int, per_job: int) -> None:
                         encode(JobRequested(job_id=job_id, backup_directory=folder, org_id=org, instance_url=url)),
                         encode(JobStarted(org_id=org, instance_url=url, objects_total=10, objects=("Account",) * 10)),
                     ]
-                    for i in range(per_job - 3):
+                    for i in range(per_job - 4):
                         done = ObjectFinished(object="Account", records=100) if i % 10 == 9 else None
                         batch.append(
                             encode(
@@ -150,6 +166,7 @@ def build_history(home: Path, jobs: int, per_job: int) -> None:
                             )
                         )
                     batch.append(encode(JobCompleted(backup_directory=folder, objects=10, records=1000)))
+                    batch.append(encode(JobCleaned(reason="job completed; cleanup 5 s after it ended")))
                     tx.append(job_stream(job_id), batch, expected_version=0)
             if first % 1000 == 0:
                 print(f"  history: {first + 100}/{jobs} jobs, {time.perf_counter() - started:.0f} s", flush=True)
@@ -161,7 +178,7 @@ def build_history(home: Path, jobs: int, per_job: int) -> None:
 
 
 def history_home(cache: Path, jobs: int, per_job: int) -> tuple[Path, str]:
-    home = cache / f"history-{jobs}x{per_job}"
+    home = cache / f"history-v2-{jobs}x{per_job}"  # v2: every job ends with job.cleaned, as a server's do
     if not (home / "ready").is_file():
         print(f"building a log of {jobs} jobs x {per_job} events in {home} (once; kept for later runs)")
         build_history(home, jobs, per_job)
@@ -223,7 +240,7 @@ class Load:
     def top_up(self) -> None:
         self.running = [j for j in self.running if self.runtime.job(j).status not in TERMINAL]
         while len(self.running) < LOAD_JOBS:
-            job = self.runtime.start_backup(validate_request(home=self.runtime.home, backup_type="full"), actor="bench")
+            job = self.runtime.start_backup(validate_request(home=self.runtime.home, **LOAD_BACKUP), actor="bench")
             self.running.append(job.job_id)
             self.started += 1
 

@@ -611,16 +611,24 @@ class EventLog:
         with self._lock, _translated("query"):
             return [dict(row) for row in self._require_conn().execute(sql, params).fetchall()]
 
-    def verify(self, *, anchor: tuple[int, str] | None = None) -> ChainReport:
+    def verify(self, *, anchor: tuple[int, str] | None = None, after: int = 0, until: int | None = None) -> ChainReport:
         """Recompute the whole hash chain and report the first position that does not fit.
 
         ``anchor`` is a (position, hex hash) pair recorded elsewhere (a manifest), which also
-        catches a truncated or wholesale rewritten log. Reads in batches, one statement each.
+        catches a truncated or wholesale rewritten log. ``after`` and ``until`` check only the
+        events in that range, linked to the hash stored at ``after``: for a caller that verified
+        up to there before, or that checks the few events it shows. Reads in batches.
         """
-        return verify_rows(self._chain_rows(), anchor=anchor)
+        start = GENESIS_HASH
+        if after:
+            stored = self.hash_at(after)
+            if stored is None:
+                return ChainReport(False, 0, after, f"position {after} is missing: the log was truncated")
+            start = bytes.fromhex(stored)
+        return verify_rows(self._chain_rows(after, until), anchor=anchor, start_hash=start)
 
-    def _chain_rows(self) -> Iterator[ChainRow]:
-        after = 0
+    def _chain_rows(self, after: int = 0, until: int | None = None) -> Iterator[ChainRow]:
+        last = sys.maxsize if until is None else until  # a plain range: SQLite walks only the rows in it
         while True:
             with self._lock, _translated("verify"):
                 rows = (
@@ -628,8 +636,8 @@ class EventLog:
                     .execute(
                         "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
                         "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
-                        "WHERE id > ? ORDER BY id LIMIT ?",
-                        (after, _VERIFY_BATCH),
+                        "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                        (after, last, _VERIFY_BATCH),
                     )
                     .fetchall()
                 )

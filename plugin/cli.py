@@ -6,6 +6,8 @@ Quick start:
     sfbackup serve                run the MCP server over stdio (what hosts start)
     sfbackup backup --type full   back up the org in SF_* variables, with a progress bar
     sfbackup status [JOB]         one job, or all jobs newest first
+    sfbackup cancel JOB           stop a running or queued job
+    sfbackup resume JOB           start an interrupted job again (next attempt, same folder)
     sfbackup list                 finished backups
     sfbackup events [--follow]    the audit trail, live with --follow
     sfbackup audit [JOB]          who started each job, and its history
@@ -201,10 +203,17 @@ def backup(
         sys.exit(1)
 
 
-def _follow(runtime: Any, job_id: str, *, quiet: bool) -> Any:
+def _recover(runtime: Any) -> None:
+    """Record lost workers before showing jobs, so a status is truthful with no server running."""
+    from plugin.jobs import recovery
+
+    recovery.reap(runtime)
+
+
+def _follow(runtime: Any, job_id: str, *, quiet: bool, ended: set[str] | None = None) -> Any:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    terminal = {"completed", "failed", "cancelled", "interrupted"}
+    terminal = ended or {"completed", "failed", "cancelled", "interrupted"}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -234,6 +243,7 @@ def status(ctx: click.Context, job_id: str | None, limit: int, offset: int, json
     """Show one job, or all jobs newest first."""
     runtime = _runtime(ctx)
     try:
+        _recover(runtime)
         if job_id:
             jobs = [runtime.job(job_id)]
             total = 1
@@ -254,6 +264,60 @@ def status(ctx: click.Context, job_id: str | None, limit: int, offset: int, json
         click.echo("No backup jobs yet. Start one with `sfbackup backup` or the salesforce_backup tool.")
     else:
         show(jobs_table([j.to_dict() for j in jobs], total=total, offset=offset))
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--reason", default=None, help="Why (kept in the audit trail).")
+@json_option
+@click.pass_context
+def cancel(ctx: click.Context, job_id: str, reason: str | None, json_: bool) -> None:
+    """Cancel a running or queued job: the worker stops within about a second (or is stopped by force
+    after SFBACKUP_CANCEL_GRACE); exits 1 if the job had already ended."""
+    runtime = _runtime(ctx)
+    try:
+        job = runtime.cancel(job_id, reason=reason, actor="cli")
+        deadline = time.monotonic() + 5
+        while job.status not in ("cancelled", "completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = runtime.job(job_id)
+    except (PluginError, EventLogError) as e:
+        raise fail(str(e)) from e
+    finally:
+        runtime.close()
+    if json_:
+        emit(job.to_dict())
+        return
+    if job.status == "cancelled":
+        click.echo(f"Job {job_id} is cancelled.")
+    else:
+        click.echo(f"Cancel of job {job_id} requested ({job.status}); the worker stops at its next safe point.")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--follow/--no-follow", default=False, help="Show progress until the job ends.")
+@json_option
+@click.pass_context
+def resume(ctx: click.Context, job_id: str, follow: bool, json_: bool) -> None:
+    """Resume an interrupted job (its worker was lost) as its next attempt, in the same backup folder."""
+    runtime = _runtime(ctx)
+    try:
+        job = runtime.resume(job_id)
+        if follow:
+            job = _follow(runtime, job_id, quiet=json_, ended={"completed", "failed", "cancelled"})
+    except (PluginError, EventLogError) as e:
+        raise fail(str(e)) from e
+    finally:
+        runtime.close()
+    if json_:
+        emit(job.to_dict())
+    elif follow:
+        from plugin.tables import job_table, show
+
+        show(job_table(job.to_dict()))
+    else:
+        click.echo(f"Job {job_id} resumes as attempt {job.attempt + 1}. Follow it with `sfbackup status {job_id}`.")
 
 
 @cli.command(name="list")

@@ -4,6 +4,8 @@ PluginError
 ├── ConfigError          environment or arguments are unusable; the message says what to set
 ├── BackupRequestError   a salesforce_backup argument is invalid
 ├── JobNotFoundError     no job with that id in the event log
+├── JobStateError        the job's state does not allow it (cancel a finished job, resume a running one)
+├── LeaseLostError       a worker lost its lease (fenced): nothing it appends counts any more
 └── SalesforceError      (plugin.salesforce.errors) anything the org or the network did
 """
 
@@ -31,3 +33,11 @@ class JobNotFoundError(PluginError):
             "(or run `sfbackup status`) to list the known jobs."
         )
         self.job_id = job_id
+
+
+class JobStateError(PluginError):
+    """The job exists, but its state does not allow the operation; the message says what does."""
+
+
+class LeaseLostError(PluginError):
+    """The worker's lease is gone or belongs to a newer attempt: it must stop without recording anything."""

@@ -38,8 +38,14 @@ def _when(stamp: str | None) -> str:
 
 
 def _status(job: dict[str, Any]) -> str:
+    """The status word, plus what a reader must know at a glance: a pending cancel, a lost worker."""
     status = str(job["status"])
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    text = status
+    if status == "interrupted":
+        text = f"interrupted (attempt {job.get('attempt', 1)})"
+    elif status in ("requested", "running") and job.get("cancel_requested"):
+        text = f"{status}, cancelling"
+    return f"[{STATUS_STYLE.get(status, 'white')}]{text}[/]"
 
 
 def jobs_table(jobs: Sequence[dict[str, Any]], *, total: int, offset: int) -> Table:
@@ -95,6 +101,15 @@ def job_table(job: dict[str, Any]) -> Table:
     if error:
         retry = " (retryable: start the backup again)" if error.get("retryable") else ""
         rows.append(("Error", f"[red]{error.get('code')}[/]: {error.get('message')}{retry}"))
+    rows.append(("Attempt", str(job.get("attempt", 0))))
+    if job.get("status") == "interrupted":
+        rows.append(
+            ("Next", f"its worker was lost: `sfbackup resume {job['job_id']}` goes on, `sfbackup cancel` drops it")
+        )
+    elif job.get("cancel_requested") and job.get("status") in ("requested", "running"):
+        rows.append(("Next", "cancel requested: the worker stops at its next safe point"))
+    if job.get("cleaned"):
+        rows.append(("Cleaned", _when(job.get("cleaned_at"))))
     for field, value in rows:
         table.add_row(field, value)
     return table

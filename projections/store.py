@@ -201,6 +201,21 @@ class ProjectionStore:
         self._current_at = stamp
         return applied
 
+    def catch_up_in(self, tx: Transaction) -> int:
+        """``catch_up`` inside the caller's write transaction, so a decision taken in ``tx`` (one running
+        full backup per org) sees every event up to the write lock, not just up to the last read."""
+        position = self._checked_position(tx)
+        if position is None:
+            return self._rebuild_in(tx)
+        applied = 0
+        while True:
+            rows, last_hash = tx.read_rows(after=position, limit=BATCH)
+            self._apply_batch(tx, rows, last_hash)
+            applied += len(rows)
+            if len(rows) < BATCH:
+                return applied
+            position = rows[-1][0]
+
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""
         with _collector_paused(), self._log.write_transaction() as tx:
@@ -300,6 +315,48 @@ class ProjectionStore:
         rows = self._log.query(
             "SELECT * FROM job_status ORDER BY first_position DESC LIMIT ? OFFSET ?", (limit, offset)
         )
+        return [_job_from_row(row) for row in rows]
+
+    def find_jobs(
+        self,
+        *,
+        statuses: Sequence[str],
+        org_id: str | None = None,
+        backup_type: str | None = None,
+        cleaned: bool | None = None,
+        retryable: bool | None = None,
+        limit: int = 1000,
+        tx: Transaction | None = None,
+        catch_up: bool = True,
+    ) -> list[JobStatus]:
+        """Jobs in one of ``statuses`` (optionally of one org / type / cleaned state / retryable error), oldest first.
+
+        With ``tx`` the read runs in that transaction (call ``catch_up_in(tx)`` first); without it the
+        store catches up on its own, unless ``catch_up=False`` (a cheap look that may be a little
+        behind, for a caller that decides again inside a transaction).
+        """
+        if not statuses:
+            return []
+        where = [f"status IN ({', '.join('?' * len(statuses))})"]
+        params: list[Any] = list(statuses)
+        for column, value in (("org_id", org_id), ("backup_type", backup_type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if cleaned is not None:
+            where.append("cleaned = ?")
+            params.append(int(cleaned))
+        if retryable is not None:  # of the job's error; a job without one counts as not retryable
+            where.append("COALESCE(json_extract(error, '$.retryable'), 0) = ?")
+            params.append(int(retryable))
+        sql = f"SELECT * FROM job_status WHERE {' AND '.join(where)} ORDER BY first_position LIMIT ?"
+        params.append(limit)
+        if tx is None:
+            if catch_up:
+                self.catch_up()
+            rows = self._log.query(sql, params)
+        else:
+            rows = tx.execute(sql, params)
         return [_job_from_row(row) for row in rows]
 
     def count_jobs(self) -> int:

@@ -50,8 +50,11 @@ def jobs(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     runtime = JobRuntime(home)
     try:
         cli_job = runtime.start_backup(validate_request(home=home), actor="cli", tool="sfbackup backup", spawn=False)
-        mcp_job = runtime.start_backup(
-            validate_request(home=home), actor="mcp", correlation_id="mcp:run1:7", spawn=False
+        mcp_job = runtime.start_backup(  # incremental: a second full one of the org would be the first job
+            validate_request(home=home, backup_type="incremental"),
+            actor="mcp",
+            correlation_id="mcp:run1:7",
+            spawn=False,
         )
         started = encode(JobStarted(worker_id="ada-laptop:99:1", pid=99, org_id=ORG), correlation_id="mcp:run1:7")
         runtime.log.append(job_stream(mcp_job.job_id), [started], expected_version=1)

@@ -52,3 +52,12 @@ def test_every_quirk_key_is_in_the_fake_org_reference(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(GENERATOR_KEYS))
 def test_every_generator_key_is_in_the_fake_org_example(key: str) -> None:
     assert f'"{key}"' in FAKE_ORG.split("## Generated volume", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_sfbackup_variable_the_code_reads_is_in_the_readme() -> None:
+    names: set[str] = set()
+    for path in (ROOT / "plugin").rglob("*.py"):
+        names |= set(re.findall(r'"(SFBACKUP_[A-Z_]+)"', path.read_text(encoding="utf-8")))
+    assert {"SFBACKUP_MAX_WORKERS", "SFBACKUP_CLEANUP_DELAY", "SFBACKUP_KEEP_BACKUPS"} <= names
+    missing = sorted(n for n in names if f"`{n}`" not in README)
+    assert missing == [], f"document these in README.md: {missing}"

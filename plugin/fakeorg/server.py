@@ -120,14 +120,16 @@ class FakeOrgServer:
             # Bind here, not in make_server: werkzeug prints and calls sys.exit(1) when a port is taken.
             with _listen(self._port) as sock:
                 self._server = make_server(
-                    HOST,
-                    self._port,
-                    self.app,
-                    threaded=True,
-                    request_handler=_QuietHandler,
-                    ssl_context=tls.server_context(),
-                    fd=sock.fileno(),
+                    HOST, self._port, self.app, threaded=True, request_handler=_QuietHandler, fd=sock.fileno()
                 )
+            # With ssl_context, werkzeug does each TLS handshake in its one accept loop, so a client that
+            # stalls mid-handshake (a stopped process, a bare TCP connect) blocks every other client. Wrapped
+            # without the handshake, it runs on the connection's first read, in that request's own thread.
+            context = tls.server_context()
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self._server.ssl_context = context
         except OSError as exc:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise FakeOrgError(

@@ -1,32 +1,44 @@
-"""The job runtime: records a backup request and starts its worker process, without waiting.
+"""The job runtime: records backup requests, hands out worker slots and starts worker processes.
 
 Tools and CLI commands call this; it never talks to Salesforce except, once, to learn the org id
-when neither the session token nor an earlier job tells it.
+when neither the session token nor an earlier job tells it. Every decision that must not race (one
+running full backup per org, the cap on concurrent workers, cancel, resume) is taken inside the
+``BEGIN IMMEDIATE`` transaction that records it, so any number of servers, CLIs and workers can
+share one ``SFBACKUP_HOME``. Recovery and cleanup live in ``recovery.py`` and ``cleanup.py``;
+``housekeeping()`` runs them all.
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from events import EventLog
+from events import EventLog, EventLogError, RecordedEvent, Transaction
 from events.codec import encode
 from events.ids import job_stream, new_job_id
-from events.vocabulary import JobRequested
+from events.vocabulary import JobFailed, JobRequested
 from plugin import config
 from plugin.errors import JobNotFoundError
+from plugin.jobs import cleanup, control, leases, recovery
 from plugin.jobs.options import BackupOptions
+from plugin.jobs.settings import WORKER_START_SECONDS, RuntimeSettings
+from plugin.jobs.state import ACTIVE, read_state, system_event
 from plugin.salesforce.client import OrgClient, org_id_from_token
+from plugin.trail import ChainCheck, ChainChecker, events_page
 from projections import BackupEntry, JobStatus, ProjectionStore
+
+logger = logging.getLogger(__name__)
 
 
 def backups_root(home: Path) -> Path:
@@ -45,20 +57,47 @@ def _os_user() -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class BackupStart:
+    """What ``request_backup`` decided: the job, and the attempt to start a worker for (None: queued,
+    or ``already_running`` when a full backup of the org was running and this is that job)."""
+
+    job: JobStatus
+    attempt: int | None
+    already_running: bool = False
+    workers_busy: int = 0
+
+
 class JobRuntime:
     """One process's handle on the event log, the projections and the workers it started."""
 
-    def __init__(self, home: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        settings: RuntimeSettings | None = None,
+        log: EventLog | None = None,
+    ) -> None:
+        """``log`` shares a connection the caller already opened (and closes): a worker's own."""
         self.home = home
         self.env = dict(os.environ if env is None else env)
+        self.settings = settings or RuntimeSettings.from_env(self.env)
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.log = EventLog.open(config.events_path(home))
+        self._owns_log = log is None
+        self.log = EventLog.open(config.events_path(home)) if log is None else log
         self.store = ProjectionStore(self.log)
+        leases.ensure_table(self.log)
         self._lock = threading.RLock()
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._children: dict[tuple[str, int], subprocess.Popen[bytes]] = {}
+        self._closed = False
+        self.chain = ChainChecker()
 
     def close(self) -> None:
-        self.log.close()
+        with self._lock:
+            self._closed = True
+            if self._owns_log:
+                self.log.close()
 
     # -- reads ----------------------------------------------------------------------------------
     def job(self, job_id: str) -> JobStatus:
@@ -78,6 +117,18 @@ class JobRuntime:
             self.store.catch_up()
             return self.store.backups(limit=limit, offset=offset, org_id=org_id), self.store.count_backups(org_id)
 
+    def events(
+        self, *, job_id: str | None = None, after: int = 0, limit: int = 50
+    ) -> tuple[list[RecordedEvent], int | None, ChainCheck]:
+        """A page of the audit trail (one job's events, or all) and the state of the whole hash chain.
+
+        Raises:
+            JobNotFoundError: ``job_id`` has no events.
+        """
+        with self._lock:
+            page, next_after = events_page(self.log, job_id=job_id, after=after, limit=limit)
+        return page, next_after, self.chain.check(self.log, [e.position for e in page])
+
     # -- starting a backup ----------------------------------------------------------------------
     def resolve_org_id(self, credentials: config.Credentials, api_version: str) -> str:
         """The org id for the backup path: from the session token, else by asking the org once."""
@@ -90,16 +141,19 @@ class JobRuntime:
         finally:
             client.close()
 
-    def start_backup(
+    def request_backup(
         self,
         options: BackupOptions,
         *,
         actor: str = "mcp",
         tool: str | None = "salesforce_backup",
         correlation_id: str | None = None,
-        spawn: bool = True,
-    ) -> JobStatus:
-        """Append ``job.requested`` and start a worker; returns the job as the projection sees it.
+    ) -> BackupStart:
+        """Append ``job.requested`` and claim a worker slot in one transaction; start nothing.
+
+        A full backup of an org whose full backup is already requested or running is not recorded
+        again: the answer is that job (``already_running``). Over the cap the job waits, queued, and
+        ``start_queued`` starts it when a slot frees.
 
         Raises:
             ConfigError: credentials missing or unusable.
@@ -131,34 +185,169 @@ class JobRuntime:
         }
         event = encode(payload, metadata=metadata, correlation_id=correlation_id)
         with self._lock:
-            self.log.append(job_stream(job_id), [event], expected_version=0)
-        if spawn:
-            self.spawn_worker(job_id)
-        return self.job(job_id)
+            with self.log.write_transaction() as tx:
+                self.store.catch_up_in(tx)
+                if options.backup_type == "full":
+                    running = self.store.find_jobs(
+                        statuses=tuple(ACTIVE), org_id=org_id, backup_type="full", limit=1, tx=tx
+                    )
+                    if running:
+                        return BackupStart(running[0], None, already_running=True)
+                tx.append(job_stream(job_id), [event], expected_version=0)
+                attempt = self.claim_in(tx, job_id, 1)
+                busy = leases.held(tx, time.time())
+            return BackupStart(self.job(job_id), attempt, workers_busy=busy)
 
-    def spawn_worker(self, job_id: str, *, resume: bool = False) -> subprocess.Popen[bytes]:
+    def start_backup(
+        self,
+        options: BackupOptions,
+        *,
+        actor: str = "mcp",
+        tool: str | None = "salesforce_backup",
+        correlation_id: str | None = None,
+        spawn: bool = True,
+    ) -> JobStatus:
+        """``request_backup``, then start its worker (unless ``spawn=False``); returns the job."""
+        start = self.request_backup(options, actor=actor, tool=tool, correlation_id=correlation_id)
+        if spawn:
+            self.start_worker(start)
+        return start.job
+
+    def start_worker(self, start: BackupStart) -> None:
+        """Start the worker of a job that got a slot; a job that did not get one waits, queued."""
+        if start.attempt is not None:
+            self.spawn_worker(start.job.job_id, start.attempt)
+
+    def claim_in(self, tx: Transaction, job_id: str, attempt: int) -> int | None:
+        """Claim a worker slot for ``attempt`` inside ``tx``; None when the job has one or none is free."""
+        now = time.time()
+        if leases.get(tx, job_id) is not None or leases.held(tx, now) >= self.settings.max_workers:
+            return None
+        leases.claim(tx, job_id, attempt, start_within=WORKER_START_SECONDS, now=now)
+        return attempt
+
+    def start_queued(self) -> list[str]:
+        """Give free worker slots to queued jobs, oldest first, and start their workers."""
+        claimed: list[tuple[str, int]] = []
+        with self._lock:
+            # A cheap look first: servers call this every second, and nearly always nothing waits.
+            queued = self.store.find_jobs(statuses=("requested",), limit=1000, catch_up=False)
+            waiting = [j for j in queued if not j.cancel_requested]
+            if all(leases.get(self.log, j.job_id) is not None for j in waiting):
+                return []
+        with self._lock, self.log.write_transaction() as tx:
+            self.store.catch_up_in(tx)
+            free = self.settings.max_workers - leases.held(tx, time.time())
+            if free <= 0:
+                return []
+            for job in self.store.find_jobs(statuses=("requested",), limit=1000, tx=tx):
+                if len(claimed) >= free:
+                    break
+                if job.cancel_requested:
+                    continue
+                attempt = self.claim_in(tx, job.job_id, max(1, job.attempt + 1))
+                if attempt is not None:
+                    claimed.append((job.job_id, attempt))
+        for job_id, attempt in claimed:
+            self.spawn_worker(job_id, attempt)
+        return [job_id for job_id, _ in claimed]
+
+    def spawn_worker(self, job_id: str, attempt: int = 1) -> subprocess.Popen[bytes] | None:
         """Start the worker as its own session, so it outlives the MCP connection and the server.
 
-        ``resume``: the next attempt of a job that failed retryably or was interrupted; it exports
-        only what earlier attempts did not finish (the worker refuses any other job).
+        A worker that cannot be started fails its job at once (``job.failed``, WORKER_START_FAILED),
+        so no job waits for a process that will never come.
         """
         logs = self.home / "logs"
-        logs.mkdir(exist_ok=True, mode=0o700)
-        flags = ["--resume"] if resume else []
-        # Owner-only files from their creation: the log here, the backup (umask) in the worker.
-        fd = os.open(logs / f"{job_id}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with open(fd, "ab") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "plugin.jobs.worker", "--home", str(self.home), *flags, job_id],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env=self.env,
-                start_new_session=True,
-                close_fds=True,
-                umask=0o077,
-            )
-        self._children.append(proc)
-        # Reap the child when it ends, so no zombie lingers while the server runs.
-        threading.Thread(target=proc.wait, name=f"reap-{job_id}", daemon=True).start()
+        try:
+            logs.mkdir(exist_ok=True, mode=0o700)
+            # Owner-only files from their creation: the log here, the backup (umask) in the worker.
+            fd = os.open(logs / f"{job_id}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(fd, "ab") as stderr:
+                proc = subprocess.Popen(
+                    self._worker_command(job_id, attempt),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env=self.env,
+                    start_new_session=True,
+                    close_fds=True,
+                    umask=0o077,
+                )
+        except OSError as e:
+            logger.error("could not start the worker of job %s: %s", job_id, e)
+            self.worker_start_failed(job_id, attempt, f"{type(e).__name__}: {e}")
+            return None
+        with self._lock:
+            self._children[(job_id, attempt)] = proc
+        # Reap the child when it ends (no zombie lingers), and notice at once if it died early.
+        threading.Thread(
+            target=self._watch_child, args=(job_id, attempt, proc), name=f"reap-{job_id}", daemon=True
+        ).start()
         return proc
+
+    def _worker_command(self, job_id: str, attempt: int) -> list[str]:
+        return [sys.executable, "-m", "plugin.jobs.worker", "--home", str(self.home), "--attempt", str(attempt), job_id]
+
+    def _watch_child(self, job_id: str, attempt: int, proc: subprocess.Popen[bytes]) -> None:
+        code = proc.wait()
+        with self._lock:
+            self._children.pop((job_id, attempt), None)
+            if self._closed:
+                return
+            try:
+                recovery.child_exited(self, job_id, attempt, code)
+            except EventLogError as e:
+                logger.warning("could not check job %s after its worker exited: %s", job_id, e)
+
+    def child(self, job_id: str) -> subprocess.Popen[bytes] | None:
+        """The live worker process this runtime started for the job, if any."""
+        with self._lock:
+            for (child_job, _), proc in self._children.items():
+                if child_job == job_id and proc.poll() is None:
+                    return proc
+        return None
+
+    def worker_start_failed(self, job_id: str, attempt: int, why: str) -> None:
+        """Record that the worker of ``attempt`` never started; release its slot."""
+        with self._lock, self.log.write_transaction() as tx:
+            leases.release(tx, job_id, attempt)
+            state = read_state(tx, job_id)
+            if state is None or not state.active:
+                return
+            message = (
+                f"The worker process for attempt {attempt} could not be started ({why}). Check that the "
+                f"sfbackup installation is intact and see {self.home / 'logs' / (job_id + '.log')}; then start "
+                "the backup again."
+            )
+            failed = JobFailed(
+                error_code="WORKER_START_FAILED", message=message, retryable=True, attempt=attempt, phase="queued"
+            )
+            tx.append(
+                job_stream(job_id), [system_event(state, failed, actor="runtime")], expected_version=state.version
+            )
+
+    # -- cancel and resume (control.py) ---------------------------------------------------------
+    def cancel(
+        self, job_id: str, *, reason: str | None = None, actor: str = "mcp", correlation_id: str | None = None
+    ) -> JobStatus:
+        """See ``control.cancel``."""
+        return control.cancel(self, job_id, reason=reason, actor=actor, correlation_id=correlation_id)
+
+    def resume(self, job_id: str, *, spawn: bool = True) -> JobStatus:
+        """See ``control.resume``."""
+        return control.resume(self, job_id, spawn=spawn)
+
+    # -- housekeeping ---------------------------------------------------------------------------
+    def housekeeping(self, *, retention: bool = False) -> dict[str, list[str]]:
+        """Everything a server does in the background, once: find lost workers, enforce cancels,
+        start queued jobs, clean ended ones (and apply the retention policy)."""
+        done = {
+            "reaped": recovery.reap(self),
+            "forced": recovery.enforce_cancels(self),
+            "started": self.start_queued(),
+            "cleaned": cleanup.cleanup_due(self.log, self.store, self.settings, fresh=True),
+        }
+        if retention:
+            done["retained"] = cleanup.apply_retention(self.log, self.store, self.settings)
+        return done

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from events import RecordedEvent
 from projections import BackupEntry, JobStatus
 
 
@@ -68,6 +69,7 @@ class JobView(Answer):
     backup_directory: str | None = None
     error: JobError | None = None
     attempt: int = 1
+    cancel_requested: bool = False
     cleaned: bool = False
     resource_uri: str
 
@@ -96,6 +98,13 @@ class JobView(Answer):
         if self.error and self.error.message:
             line += f"\nError {self.error.code}: {self.error.message}"
             line += " (retryable: start the backup again)" if self.error.retryable else ""
+        if self.cancel_requested and self.status in ("requested", "running"):
+            line += "\nCancel requested: the worker stops at its next safe point."
+        if self.status == "interrupted":
+            line += (
+                f"\nThe worker of attempt {self.attempt} was lost. Resume it with "
+                f'salesforce_backup_resume(job_id="{self.job_id}"), or cancel it.'
+            )
         return line
 
 
@@ -105,6 +114,10 @@ class StartResult(Answer):
     backup_directory: str
     resource_uri: str
     message: str
+    already_running: bool = Field(
+        default=False, description="a full backup of this org was already running: this is that job, none was added"
+    )
+    queued: bool = Field(default=False, description="every worker slot is busy: the job starts when one frees")
 
     def text(self) -> str:
         return self.message
@@ -177,3 +190,76 @@ class BackupListResult(Answer):
 
 def next_offset(offset: int, shown: int, total: int) -> int | None:
     return offset + shown if offset + shown < total else None
+
+
+class CancelResult(Answer):
+    job: JobView
+    message: str
+
+    def text(self) -> str:
+        return self.message + "\n" + self.job.text()
+
+
+class EventView(Answer):
+    """One stored event, as ``sfbackup events --json`` prints it."""
+
+    position: int
+    event_id: str
+    type: str
+    stream: str
+    version: int
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    time: str
+    recorded_at: str
+    hash: str
+
+    @classmethod
+    def of(cls, event: RecordedEvent) -> EventView:
+        return cls(
+            position=event.position,
+            event_id=event.event_id,
+            type=event.type,
+            stream=event.stream_id,
+            version=event.stream_version,
+            schema_version=event.schema_version,
+            data=dict(event.data),
+            metadata=dict(event.metadata),
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            time=event.occurred_at,
+            recorded_at=event.recorded_at,
+            hash=event.hash,
+        )
+
+    def text(self) -> str:
+        return f"{self.position:>6} {self.time} {self.stream} v{self.version} {self.type}"
+
+
+class ChainView(Answer):
+    ok: bool
+    verified_through: int = Field(description="the hash chain is intact from position 1 to here")
+    checked: int = Field(description="events hashed by this call (earlier ones were verified before)")
+    first_bad_position: int | None = None
+    problem: str | None = None
+
+
+class EventsResult(Answer):
+    events: list[EventView] = Field(default_factory=list)
+    next_after: int | None = Field(default=None, description="pass as after= for the next page; null: no more")
+    chain: ChainView
+
+    def text(self) -> str:
+        if self.chain.ok:
+            head = f"Hash chain intact through position {self.chain.verified_through}."
+        else:
+            head = (
+                f"HASH CHAIN BROKEN at position {self.chain.first_bad_position}: {self.chain.problem}. "
+                "Run `sfbackup verify` and restore the log from a backup."
+            )
+        body = "\n".join(e.text() for e in self.events) if self.events else "No events in this range."
+        tail = f"\nMore: call again with after={self.next_after}." if self.next_after is not None else ""
+        return f"{head}\n{body}{tail}"

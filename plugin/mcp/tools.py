@@ -13,17 +13,19 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from events import EventLogError, new_job_id
+from events import EventLogError
 from plugin.errors import PluginError
 from plugin.jobs.options import MAX_FILTER, validate_request
-from plugin.jobs.runtime import JobRuntime
+from plugin.jobs.runtime import BackupStart, JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
@@ -33,6 +35,7 @@ from plugin.mcp.results import (
     job_uri,
     next_offset,
 )
+from plugin.trail import ENDED_STATUSES
 
 if TYPE_CHECKING:
     from plugin.mcp.mount import BackupPlugin
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 MAX_OFFSET = 1_000_000_000
+MAX_WAIT = 50.0  # hosts cut tool calls at about 60 s
 JobId = Annotated[str, Field(min_length=1, max_length=64, description="A job id, as salesforce_backup returned it")]
 OrgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", description="A 15- or 18-character org id")]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}")]
@@ -66,22 +70,72 @@ def tool_errors(tool: str) -> Iterator[None]:
         ) from e
 
 
-def start_worker_soon(runtime: JobRuntime, job_id: str) -> None:
-    """Start the job's worker beside the answer instead of before it.
+def start_worker_soon(runtime: JobRuntime, start: BackupStart) -> None:
+    """Start the job's worker beside the answer instead of before it (if it got a worker slot).
 
-    ``job.requested`` is committed first, so the job exists either way; what moves off the answer's
-    path is the process start (log file, fork, reaper thread) and the new process competing for the
-    CPU while the answer is written. Not a daemon thread: a server that is shutting down still
-    finishes starting the worker before it exits.
+    ``job.requested`` and the slot's claim are committed first, so the job exists either way; what
+    moves off the answer's path is the process start (log file, fork, reaper thread) and the new
+    process competing for the CPU while the answer is written. A worker that cannot be started fails
+    its job (``spawn_worker`` records ``job.failed``). Not a daemon thread: a server that is shutting
+    down still finishes starting the worker before it exits.
     """
+    if start.attempt is None:
+        return
 
     def spawn() -> None:
         try:
-            runtime.spawn_worker(job_id)
+            runtime.start_worker(start)
         except Exception:
-            logger.exception("could not start the worker of job %s", job_id)
+            logger.exception("could not start the worker of job %s", start.job.job_id)
 
-    threading.Thread(target=spawn, name=f"spawn-{job_id}").start()
+    threading.Thread(target=spawn, name=f"spawn-{start.job.job_id}").start()
+
+
+def start_message(start: BackupStart, backup_type: str, max_workers: int) -> str:
+    job = start.job
+    follow = f'Check it with salesforce_backup_status(job_id="{job.job_id}").'
+    if start.already_running:
+        return (
+            f"A full backup of org {job.org_id} is already {job.status} as job {job.job_id} (requested "
+            f"{job.requested_at}); only one full backup per org runs at a time, so no new job was started. "
+            f"It writes to {job.backup_directory}. {follow}"
+        )
+    text = (
+        f"Backup job {job.job_id} started ({backup_type}). It runs in the background; "
+        f"the backup will be written to {job.backup_directory}. {follow}"
+    )
+    if start.attempt is None:
+        text = (
+            f"Backup job {job.job_id} ({backup_type}) is queued: all {max_workers} worker slots are busy "
+            f"(SFBACKUP_MAX_WORKERS). It starts when a running backup ends and will be written to "
+            f"{job.backup_directory}. {follow}"
+        )
+    return text
+
+
+async def wait_for_job(
+    plugin: BackupPlugin,
+    ctx: Context,
+    job_id: str,
+    seconds: float,
+    read: Callable[[], StatusResult],
+) -> StatusResult:
+    """Re-read the job at each of its events until it ends or ``seconds`` pass, reporting its percent
+    as progress (strictly increasing values, as the protocol wants); the event loop stays free."""
+    deadline = anyio.current_time() + seconds
+    reported = -1.0
+    while True:
+        changed = plugin.watch.register(job_id)
+        result = await anyio.to_thread.run_sync(read)
+        job = result.job
+        assert job is not None
+        if job.percent > reported:
+            reported = float(job.percent)
+            await ctx.report_progress(reported, 100, job.text())
+        remaining = deadline - anyio.current_time()
+        if job.status in ENDED_STATUSES or remaining <= 0:
+            return result
+        await plugin.watch.wait(job_id, changed, remaining)
 
 
 def answer(model: BaseModel, text: str) -> CallToolResult:
@@ -99,12 +153,10 @@ def answer(model: BaseModel, text: str) -> CallToolResult:
 def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
     """Add the three tools to ``server`` under ``plugin.prefix``."""
     holder = plugin.runtime
-    # JSON-RPC request ids restart with every connection; prefixed with this server's own id they
-    # name one request for good (the correlation id an audit looks up).
-    server_run = new_job_id()
+    server_run = plugin.run_id
 
-    def tool(name: str, title: str, annotations: ToolAnnotations) -> Callable[[Callable[..., CallToolResult]], None]:
-        def add(fn: Callable[..., CallToolResult]) -> None:
+    def tool(name: str, title: str, annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], None]:
+        def add(fn: Callable[..., Any]) -> None:
             server.add_tool(fn, name=f"{plugin.prefix}{name}", title=title, annotations=annotations)
 
         return add
@@ -167,48 +219,65 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 output_directory=output_directory,
                 content_versions=content_versions,
             )
-            job = runtime.start_backup(
-                options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}", spawn=False
-            )
-            start_worker_soon(runtime, job.job_id)
+            start = runtime.request_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
+            start_worker_soon(runtime, start)
+        job = start.job
         result = StartResult(
             job_id=job.job_id,
             status=job.status,
             backup_directory=job.backup_directory or "",
             resource_uri=job_uri(job.job_id),
-            message=(
-                f"Backup job {job.job_id} started ({options.backup_type}). It runs in the background; "
-                f"the backup will be written to {job.backup_directory}. Check it with "
-                f'salesforce_backup_status(job_id="{job.job_id}").'
-            ),
+            message=start_message(start, options.backup_type, runtime.settings.max_workers),
+            already_running=start.already_running,
+            queued=start.attempt is None and not start.already_running,
         )
         return answer(result, result.text())
 
+    def read_status(job_id: str | None, limit: int, offset: int) -> StatusResult:
+        with tool_errors("salesforce_backup_status"):
+            runtime = holder.get()
+            if job_id:
+                return StatusResult(job=JobView.of(runtime.job(job_id)), total=1, limit=1)
+            jobs, total = runtime.jobs(limit=limit, offset=offset)
+            return StatusResult(
+                jobs=[JobView.of(j) for j in jobs],
+                total=total,
+                offset=offset,
+                limit=limit,
+                next_offset=next_offset(offset, len(jobs), total),
+            )
+
     @tool("salesforce_backup_status", "Backup job status", READ)
-    def salesforce_backup_status(
+    async def salesforce_backup_status(
+        ctx: Context,
         job_id: Annotated[JobId | None, Field(description="A job id; omit to list jobs newest first")] = None,
         limit: Limit = 20,
         offset: Offset = 0,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=MAX_WAIT,
+                description=f"With job_id: wait up to this long (at most {MAX_WAIT:g} s, below host timeouts) "
+                "for the job to end, sending progress notifications; then answer with its state",
+            ),
+        ] = 0,
     ) -> Annotated[CallToolResult, StatusResult]:
         """Status of one backup job (progress, counts, folder, error), or of all jobs newest first.
 
         Reads the local event log only: works offline, and finished jobs stay visible forever.
         """
-        with tool_errors("salesforce_backup_status"):
-            runtime = holder.get()
-            if job_id and job_id.strip():
-                view = JobView.of(runtime.job(job_id.strip()))
-                result = StatusResult(job=view, total=1, limit=1)
-            else:
-                jobs, total = runtime.jobs(limit=limit, offset=offset)
-                result = StatusResult(
-                    jobs=[JobView.of(j) for j in jobs],
-                    total=total,
-                    offset=offset,
-                    limit=limit,
-                    next_offset=next_offset(offset, len(jobs), total),
-                )
-        return answer(result, result.text())
+        wanted = job_id.strip() if job_id and job_id.strip() else None
+        if not wait_seconds:
+            result = await anyio.to_thread.run_sync(read_status, wanted, limit, offset)
+            return answer(result, result.text())
+        if wanted is None:
+            raise ToolError("wait_seconds needs a job_id: it waits for one job to end.")
+        result = await wait_for_job(plugin, ctx, wanted, wait_seconds, lambda: read_status(wanted, 1, 0))
+        text = result.text()
+        if result.job is not None and result.job.status in ("requested", "running"):
+            text += f"\nStill {result.job.status} after {wait_seconds:g} s; call again to keep waiting."
+        return answer(result, text)
 
     @tool("salesforce_backup_list", "List finished backups", READ)
     def salesforce_backup_list(

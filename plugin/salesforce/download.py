@@ -129,18 +129,23 @@ class FileDownloader:
             seen.add(key)
         with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="sfbackup-dl") as pool:
             futures = {pool.submit(self._one, t, primary): t for t, primary in jobs}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except SalesforceError as e:
-                    report.failures.append((task, e))
-                    continue
-                if isinstance(outcome, FileNote):
-                    report.notes.append(outcome)
-                    continue
-                report.results.append(outcome)
-                on_done(outcome)
+            try:
+                for future in as_completed(futures):
+                    task = futures[future]
+                    try:
+                        outcome = future.result()
+                    except SalesforceError as e:
+                        report.failures.append((task, e))
+                        continue
+                    if isinstance(outcome, FileNote):
+                        report.notes.append(outcome)
+                        continue
+                    report.results.append(outcome)
+                    on_done(outcome)
+            except BaseException:
+                # on_done stopped the run (a cancel): drop the queued downloads, wait only for those in flight.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         report.results.sort(key=lambda r: (r.task.object, r.task.record_id, r.task.field))
         report.notes.sort(key=lambda n: (n.task.object, n.task.record_id, n.task.field))
         report.failures.sort(key=lambda f: (f[0].object, f[0].record_id, f[0].field))

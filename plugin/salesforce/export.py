@@ -110,6 +110,14 @@ class ExportFailedError(SalesforceError):
     """Files or objects could not be exported; the backup would be incomplete."""
 
 
+class ExportStoppedError(SalesforceError):
+    """The caller's ``should_stop`` said stop (a cancel, a lost lease); the partial folder stays as it is."""
+
+
+def _never() -> bool:
+    return False
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
@@ -138,6 +146,7 @@ class Exporter:
         clock: Callable[[], float] = time.monotonic,
         settings: ExportSettings | None = None,
         resume: ResumePoint | None = None,
+        should_stop: Callable[[], bool] = _never,
     ) -> None:
         self.settings = settings or ExportSettings()
         self.resume = resume
@@ -150,6 +159,7 @@ class Exporter:
         self.on_progress = on_progress
         self.log_head = log_head
         self.counts: dict[str, int] | None = None
+        self.should_stop = should_stop  # asked on every progress report: per page, per file, per object
         self.records = 0
         self.files = 0
         self.bytes = 0
@@ -177,6 +187,8 @@ class Exporter:
         return self._last_report is None or self._clock() - self._last_report >= PROGRESS_INTERVAL
 
     def _report(self, progress: Progress, *, force: bool = False) -> None:
+        if self.should_stop():
+            raise ExportStoppedError("The export was asked to stop.", code="STOPPED")
         if force or self._due():
             self._last_report = self._clock()
             self.on_progress(progress)

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.support.contract import TOOL_NAMES
 from tests.support.processes import environ
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +32,7 @@ def test_stdio_server_speaks_both_eras(home: Path, tmp_path: Path, mode: str, ve
 
     negotiated, tools, status, jobs, capabilities = anyio.run(go)
     assert negotiated == version
-    assert {t.name for t in tools.tools} == {"salesforce_backup", "salesforce_backup_status", "salesforce_backup_list"}
+    assert {t.name for t in tools.tools} == TOOL_NAMES
     assert all(t.output_schema and t.annotations for t in tools.tools)
     assert status.structured_content == {
         "job": None,

@@ -16,9 +16,10 @@ import anyio
 import pytest
 
 from tests.conftest import REPO, sf_env
+from tests.support.contract import TOOL_NAMES
 
 SECRET_KEYS = {"SF_ACCESS_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_CLIENT_SECRET"}
-OUR_TOOLS = {"salesforce_backup", "salesforce_backup_status", "salesforce_backup_list"}
+OUR_TOOLS = set(TOOL_NAMES)
 # What a plugin or bundle install holds: the distribution's sources (no tests, fixtures or venv).
 SHIPPED = [
     "pyproject.toml",

@@ -1,4 +1,4 @@
-"""A worker killed (SIGKILL) after K objects is resumed (``--resume``): attempt 2 fetches only the
+"""A worker killed (SIGKILL) after K objects is resumed (``JobRuntime.resume``): attempt 2 fetches only the
 missing objects and the backup is identical, CSV by CSV and checksum by checksum, to an
 uninterrupted backup of the same org."""
 
@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 
 from events import EventLog
-from events.codec import encode
 from events.ids import job_stream
-from events.vocabulary import JobInterrupted
 from plugin.fakeorg import FakeOrgServer, start_fake_org
 from plugin.jobs.options import BackupOptions
 from plugin.jobs.runtime import JobRuntime
@@ -89,18 +87,14 @@ def test_a_killed_worker_resumes_and_fetches_only_what_is_missing(
         os.kill(proc.pid, signal.SIGKILL)
         wait_for(lambda: proc.poll() is not None, "the killed worker")
         assert done == ["Account", "Attachment", "Case", "Contact"]
-        events = stream(runtime.home, job.job_id)
-        assert events[-1].type == "job.progress"  # no terminal event: the worker just vanished
-        # What the lease/reaper does (another issue): record the interruption.
-        with EventLog.open(runtime.home / "events.db") as log:
-            interrupted = encode(JobInterrupted(reason="worker killed (test)", attempt=1), metadata={"actor": "test"})
-            log.append(job_stream(job.job_id), [interrupted], expected_version=len(events))
+        # The runtime saw its child exit with the lease still held: exactly one job.interrupted.
+        wait_for(lambda: stream(runtime.home, job.job_id)[-1].type == "job.interrupted", "the interruption")
         demo.faults.remove(rule)
 
         mark, before = len(demo.request_log), demo.api_calls
-        resumed = runtime.spawn_worker(job.job_id, resume=True)
+        assert runtime.resume(job.job_id).status == "interrupted"  # until attempt 2 records job.started
         wait_for(lambda: ended(runtime.home, job.job_id), "the resumed backup")
-        resumed.wait(timeout=60)
+        wait_for(lambda: runtime.child(job.job_id) is None, "the resumed worker's exit")
         resumed_calls = demo.api_calls - before
         log_after = demo.request_log[mark:]
         status = runtime.job(job.job_id)
@@ -136,12 +130,47 @@ def test_a_killed_worker_resumes_and_fetches_only_what_is_missing(
     assert resumed_calls == whole_calls - sum(whole_manifest["objects"][n]["api_calls"] for n in done)
 
 
-def test_resume_refuses_a_job_that_has_not_ended(tmp_path: Path, demo: FakeOrgServer) -> None:
+def test_a_worker_without_a_claimed_lease_for_its_attempt_records_nothing(tmp_path: Path, demo: FakeOrgServer) -> None:
     env = {**os.environ, **sf_env(demo)}
     runtime = JobRuntime(tmp_path / "home", env=env)
     try:
-        job = runtime.start_backup(BackupOptions(), spawn=False)
+        job = runtime.start_backup(BackupOptions(), spawn=False)  # attempt 1 claimed, never started
     finally:
         runtime.close()
-    assert worker_main(["--home", str(tmp_path / "home"), "--resume", job.job_id]) == 2
+    assert worker_main(["--home", str(tmp_path / "home"), "--attempt", "2", job.job_id]) == 3  # fenced
     assert [e.type for e in stream(tmp_path / "home", job.job_id)] == ["job.requested"]
+
+
+def test_a_job_stopped_by_the_api_limit_keeps_its_partial_folder_and_resumes_after_it(
+    demo: FakeOrgServer, tmp_path: Path
+) -> None:
+    """The API limit (requests left below the reserve) ends the attempt retryably; the cleanup keeps
+    the ``.partial`` folder (no ``job.cleaned``) and a resume after the limit is lifted finishes the
+    same backup."""
+    demo.reset()
+    env = {**os.environ, **sf_env(demo), "SFBACKUP_CLEANUP_DELAY": "0.1"}
+    runtime = JobRuntime(tmp_path / "home", env=env)
+    try:
+        whole = runtime.start_backup(BackupOptions(include_files=False))
+        wait_for(lambda: ended(runtime.home, whole.job_id), "the uninterrupted backup")
+        demo.add_fault({"action": "rate_limit", "after": 12})
+        job = runtime.start_backup(BackupOptions(include_files=False))
+        events = wait_for(lambda: ended(runtime.home, job.job_id), "the limited backup")
+        wait_for(lambda: runtime.child(job.job_id) is None, "the worker's exit after its cleanup delay")
+        failed = runtime.job(job.job_id)
+        assert events[-1].type == "job.failed" and failed.error is not None
+        assert failed.error.code == "API_RESERVE_REACHED" and failed.error.retryable  # 0 left after the limit
+        partial = Path((failed.backup_directory or "") + ".partial")
+        assert partial.is_dir()
+        assert runtime.housekeeping()["cleaned"] == []  # a server's cleanup keeps it too
+        assert partial.is_dir() and not failed.cleaned
+        demo.reset()  # the org's 24-hour window moved on: requests are left again
+
+        runtime.resume(job.job_id)
+        wait_for(lambda: runtime.job(job.job_id).status == "completed", "the resumed backup")
+        status = runtime.job(job.job_id)
+        whole_dir = Path(runtime.job(whole.job_id).backup_directory or "")
+    finally:
+        runtime.close()
+    assert status.attempt == 2 and not partial.exists()
+    assert digests(Path(status.backup_directory or "")) == digests(whole_dir)

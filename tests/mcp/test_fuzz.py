@@ -66,7 +66,23 @@ LIST_ARGS = {
     "limit": STATUS_ARGS["limit"],
     "offset": STATUS_ARGS["offset"],
 }
-TOOLS = {"salesforce_backup": BACKUP_ARGS, "salesforce_backup_status": STATUS_ARGS, "salesforce_backup_list": LIST_ARGS}
+STATUS_ARGS["wait_seconds"] = st.one_of(st.floats(min_value=-1, max_value=60), junk)
+CANCEL_ARGS = {"job_id": STATUS_ARGS["job_id"], "reason": st.one_of(st.text(max_size=30), junk)}
+EVENTS_ARGS = {
+    "job_id": STATUS_ARGS["job_id"],
+    "after": STATUS_ARGS["offset"],
+    "limit": STATUS_ARGS["limit"],
+}
+TOOLS = {
+    "salesforce_backup": BACKUP_ARGS,
+    "salesforce_backup_status": STATUS_ARGS,
+    "salesforce_backup_list": LIST_ARGS,
+    "salesforce_backup_cancel": CANCEL_ARGS,
+    "salesforce_backup_resume": {"job_id": STATUS_ARGS["job_id"]},
+    "salesforce_backup_events": EVENTS_ARGS,
+}
+# With no job in the log, these can only refuse (no such job) or, for the readers, answer empty.
+ONLY_ERRORS = {"salesforce_backup_cancel", "salesforce_backup_resume"}
 
 
 def arguments(schema: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -118,10 +134,12 @@ def test_fuzzed_arguments_get_clear_answers(tool: str, client: tuple[Any, Path])
                 names = args.get("objects_filter") or []
                 assert all(isinstance(n, str) and API_NAME.match(n) for n in names), args
         elif not result.is_error:
-            assert result.structured_content["total"] == 0
+            content = result.structured_content
+            assert content["events"] == [] if tool == "salesforce_backup_events" else content["total"] == 0
 
     probe()
-    assert outcomes == ({"error", "valid"} if tool == "salesforce_backup" else {"error", "answer"})
+    expected = {"error"} if tool in ONLY_ERRORS else {"error", "answer"}
+    assert outcomes == ({"error", "valid"} if tool == "salesforce_backup" else expected)
     assert not (home / "events.db").exists() or _event_count(home) == 0
 
 

@@ -17,6 +17,7 @@ from mcp import Client, MCPDeprecationWarning
 from plugin.mcp.http import bind, http_app, url_of
 from plugin.mcp.server import build
 from tests.mcp.test_subscriptions import JOB, Inbox
+from tests.support.contract import TOOL_NAMES
 from tests.support.processes import http_server
 
 INITIALIZE = {
@@ -97,7 +98,7 @@ def test_mcp_client_over_http_in_both_eras(url: str, mode: str, version: str) ->
 
     negotiated, tools, status = anyio.run(go)
     assert negotiated == version
-    assert {t.name for t in tools.tools} == {"salesforce_backup", "salesforce_backup_status", "salesforce_backup_list"}
+    assert {t.name for t in tools.tools} == TOOL_NAMES
     assert status.is_error and "No job with id 'nope'" in status.content[0].text
 
 

@@ -13,9 +13,10 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from plugin.mcp import BackupPlugin, register
+from tests.support.contract import TOOL_NAMES
 
 MODES = ["legacy", "auto"]
-OURS = ["salesforce_backup", "salesforce_backup_list", "salesforce_backup_status"]
+OURS = sorted(TOOL_NAMES)
 
 
 def host_server(home: Path, prefix: str) -> tuple[MCPServer, BackupPlugin, list[str]]:

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from plugin.mcp.results import BackupListResult, StartResult, StatusResult
+from plugin.mcp.results import BackupListResult, CancelResult, EventsResult, StartResult, StatusResult
 from plugin.mcp.server import build_server
 
 MODES = ["legacy", "auto"]
@@ -37,6 +37,9 @@ TOOLS = {
     "salesforce_backup": (StartResult, False, False, False, True),
     "salesforce_backup_status": (StatusResult, True, False, True, False),
     "salesforce_backup_list": (BackupListResult, True, False, True, False),
+    "salesforce_backup_cancel": (CancelResult, False, True, True, False),
+    "salesforce_backup_resume": (StartResult, False, False, False, True),
+    "salesforce_backup_events": (EventsResult, True, False, True, False),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import sf_env
+from tests.support.contract import TOOL_NAMES
 from tests.support.node_tools import needs_node, run_tool
 from tests.support.processes import http_server
 
@@ -39,7 +40,7 @@ def test_inspector_sees_the_legacy_handshake_with_subscribe(home: Path, fake_org
 
 def test_inspector_lists_tools_with_schemas_and_annotations(home: Path, fake_org: Any) -> None:
     tools = {t["name"]: t for t in inspect(stdio_target(home, fake_org), "--method", "tools/list")["tools"]}
-    assert set(tools) == {"salesforce_backup", "salesforce_backup_status", "salesforce_backup_list"}
+    assert set(tools) == TOOL_NAMES
     for tool in tools.values():
         assert tool["outputSchema"]["type"] == "object"
         assert set(tool["annotations"]) >= {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
@@ -63,9 +64,21 @@ def test_inspector_calls_every_tool_and_reads_the_job(tmp_path: Path, fake_org: 
         )
         resource = inspect(target, "--method", "resources/read", "--uri", f"backup://jobs/{job_id}")
         templates = inspect(target, "--method", "resources/templates/list")
+        waited = inspect(target, *call, "salesforce_backup_status", "--tool-arg", f"job_id={job_id}", "wait_seconds=50")
+        trail = inspect(target, *call, "salesforce_backup_events", "--tool-arg", f"job_id={job_id}", "limit=2")
+        late_cancel = inspect(target, *call, "salesforce_backup_cancel", "--tool-arg", f"job_id={job_id}", exit_code=5)
+        no_resume = inspect(target, *call, "salesforce_backup_resume", "--tool-arg", f"job_id={job_id}", exit_code=5)
     assert one["structuredContent"]["job"]["job_id"] == job_id
     assert [j["job_id"] for j in every["structuredContent"]["jobs"]] == [job_id]
     assert listed["isError"] is False and "backups" in listed["structuredContent"]
     assert refused["isError"] is True and "not sObject API names" in refused["content"][0]["text"]
     assert json.loads(resource["contents"][0]["text"])["job_id"] == job_id
     assert [t["uriTemplate"] for t in templates["resourceTemplates"]] == ["backup://jobs/{job_id}"]
+    assert waited["structuredContent"]["job"]["status"] == "completed"
+    assert [e["type"] for e in trail["structuredContent"]["events"]] == ["job.requested", "job.started"]
+    assert trail["structuredContent"]["chain"]["ok"] is True and trail["structuredContent"]["next_after"] == 2
+    assert "there is nothing to cancel" in late_cancel["content"][0]["text"]
+    assert (
+        "only an interrupted job, or one that failed with a retryable error, can be resumed"
+        in no_resume["content"][0]["text"]
+    )

@@ -1,0 +1,82 @@
+"""The job runtime's knobs, read from the environment (documented in the README's configuration table).
+
+Every value is checked once, here: a garbled setting is a ``ConfigError`` naming the variable and what
+it accepts, never a silent default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from plugin.errors import ConfigError
+
+DEFAULT_MAX_WORKERS = 4
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_CLEANUP_DELAY = 5.0  # as in the original server
+DEFAULT_CANCEL_GRACE = 10.0
+# A claimed slot waits this long for its worker process to start and take the lease.
+WORKER_START_SECONDS = 60.0
+# A worker stops on its own this soon after a cancel, even when the export is stuck in a network call.
+WORKER_STOP_GRACE = 1.0
+
+
+def _number(env: Mapping[str, str], name: str, default: float | None, *, low: float, what: str) -> float | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low:
+        raise ConfigError(f"{name}={raw!r} is not {what}; fix or unset it.")
+    return value
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How many workers run at once, how long a lease lasts, when cleanup and retention act."""
+
+    max_workers: int = DEFAULT_MAX_WORKERS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    cleanup_delay: float = DEFAULT_CLEANUP_DELAY
+    cancel_grace: float = DEFAULT_CANCEL_GRACE
+    keep_backups: int | None = None
+    max_backup_age_days: float | None = None
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """Six heartbeats per lease: a worker must miss five in a row before it counts as lost."""
+        return self.lease_seconds / 6
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
+        """Read ``SFBACKUP_MAX_WORKERS`` and friends.
+
+        Raises:
+            ConfigError: a value is not a number in its range.
+        """
+        env = os.environ if env is None else env
+        workers = _number(env, "SFBACKUP_MAX_WORKERS", DEFAULT_MAX_WORKERS, low=1, what="a whole number >= 1")
+        keep = _number(env, "SFBACKUP_KEEP_BACKUPS", None, low=1, what="a whole number >= 1 (backups kept per org)")
+        for name, value in (("SFBACKUP_MAX_WORKERS", workers), ("SFBACKUP_KEEP_BACKUPS", keep)):
+            if value is not None and value != int(value):
+                raise ConfigError(f"{name}={env.get(name)!r} is not a whole number; fix or unset it.")
+        lease = _number(env, "SFBACKUP_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, low=0.5, what="seconds >= 0.5")
+        delay = _number(env, "SFBACKUP_CLEANUP_DELAY", DEFAULT_CLEANUP_DELAY, low=0, what="seconds >= 0")
+        grace = _number(env, "SFBACKUP_CANCEL_GRACE", DEFAULT_CANCEL_GRACE, low=0, what="seconds >= 0")
+        age = _number(env, "SFBACKUP_MAX_BACKUP_AGE_DAYS", None, low=0, what="days > 0")
+        if age == 0:
+            raise ConfigError("SFBACKUP_MAX_BACKUP_AGE_DAYS=0 would delete every backup; use days > 0 or unset it.")
+        assert workers is not None and lease is not None and delay is not None and grace is not None
+        return cls(
+            max_workers=int(workers),
+            lease_seconds=lease,
+            cleanup_delay=delay,
+            cancel_grace=grace,
+            keep_backups=None if keep is None else int(keep),
+            max_backup_age_days=age,
+        )

@@ -1,0 +1,107 @@
+"""Several jobs at once: a cap on workers, a queue the runtime drains, one full backup per org, unique ids."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from plugin.jobs import leases
+from plugin.jobs.runtime import JobRuntime
+from tests.jobs.support import HOLD_CONTACT, ended, fake_org, held, history, options, runtime, wait_until
+
+pytestmark = pytest.mark.e2e
+SESSION = {"SF_INSTANCE_URL": "https://acme.my.salesforce.com", "SF_ACCESS_TOKEN": "00D000000000042!token"}
+
+
+def position_of(rt: JobRuntime, job: str, event_type: str) -> int:
+    return next(e.position for e in history(rt, job) if e.type == event_type)
+
+
+def test_a_queued_job_starts_when_the_running_one_ends_with_no_server_around(home: Path) -> None:
+    with fake_org() as fake:
+        rt = runtime(home, fake, SFBACKUP_MAX_WORKERS="1")
+        first = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Custom__c"]))
+        second = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Lead"]))
+        assert (first.attempt, second.attempt, second.workers_busy) == (1, None, 1)
+        assert leases.get(rt.log, second.job.job_id) is None
+        rt.start_worker(first)
+        rt.start_worker(second)  # queued: starts nothing
+        wait_until(lambda: ended(rt, second.job.job_id), what="the queued job to run and end")
+        assert rt.job(first.job.job_id).status == "completed"
+        assert rt.job(second.job.job_id).status == "completed"
+        # The first worker handed its slot on as it ended: the second started after it, not beside it.
+        assert position_of(rt, second.job.job_id, "job.started") > position_of(rt, first.job.job_id, "job.completed")
+        assert rt.child(second.job.job_id) is None  # this runtime never started it
+        rt.close()
+
+
+def test_housekeeping_starts_queued_jobs_when_a_slot_frees(home: Path) -> None:
+    with fake_org() as fake:
+        rt = runtime(home, fake, SFBACKUP_MAX_WORKERS="1")
+        stuck = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Custom__c"]))
+        waiting = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Lead"]))
+        assert stuck.attempt == 1 and waiting.attempt is None
+        assert rt.housekeeping() == {"reaped": [], "forced": [], "started": [], "cleaned": []}  # slot still taken
+        with rt.log.write_transaction() as tx:  # the claimed slot's worker never came
+            tx.execute("UPDATE job_leases SET lease_until = 0 WHERE job_id = ?", (stuck.job.job_id,))
+        done = rt.housekeeping()
+        assert done["reaped"] == [stuck.job.job_id] and done["started"] == [waiting.job.job_id]
+        wait_until(lambda: ended(rt, waiting.job.job_id), what="the queued job to end")
+        assert rt.job(waiting.job.job_id).status == "completed"
+        assert rt.job(stuck.job.job_id).status == "failed"
+        rt.close()
+
+
+def test_one_full_backup_per_org_a_second_request_returns_the_running_job(home: Path) -> None:
+    with fake_org() as fake:
+        hold = fake.add_fault(HOLD_CONTACT)
+        rt = runtime(home, fake)
+        first = rt.request_backup(options(home))
+        rt.start_worker(first)
+        again = rt.request_backup(options(home))
+        assert again.already_running and again.attempt is None
+        assert again.job.job_id == first.job.job_id
+        assert len(rt.jobs()[0]) == 1  # nothing was recorded for the second request
+        other_type = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Custom__c"]))
+        assert not other_type.already_running  # only full backups are single-flight
+        wait_until(lambda: held(fake, hold), what="the full backup to be busy")
+        rt.cancel(first.job.job_id)
+        wait_until(lambda: ended(rt, first.job.job_id), what="the full backup to stop")
+        rt.start_worker(other_type)
+        fresh = rt.request_backup(options(home))
+        assert not fresh.already_running and fresh.job.job_id != first.job.job_id
+        rt.start_worker(fresh)
+        wait_until(lambda: ended(rt, fresh.job.job_id), what="the new full backup to end")
+        assert rt.job(fresh.job.job_id).status == "completed"
+        wait_until(lambda: ended(rt, other_type.job.job_id), what="the incremental backup to end")
+        rt.close()
+
+
+def test_racing_requests_get_unique_ids_and_never_more_slots_than_the_cap(home: Path) -> None:
+    env = {**SESSION, "SFBACKUP_MAX_WORKERS": "2"}
+    runtimes = [JobRuntime(home, env=env) for _ in range(4)]
+    barrier = threading.Barrier(len(runtimes))
+    starts: list[list[int | None]] = [[] for _ in runtimes]
+    ids: list[list[str]] = [[] for _ in runtimes]
+
+    def request(index: int) -> None:
+        barrier.wait()
+        for _ in range(25):
+            start = runtimes[index].request_backup(options(home, backup_type="incremental"))
+            starts[index].append(start.attempt)
+            ids[index].append(start.job.job_id)
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(runtimes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [j for chunk in ids for j in chunk]
+    assert len(every) == len(set(every)) == 100
+    assert sum(1 for chunk in starts for a in chunk if a is not None) == 2  # the cap held under the race
+    assert len(leases.every(runtimes[0].log)) == 2
+    assert runtimes[0].jobs(limit=200)[1] == 100
+    for rt in runtimes:
+        rt.close()
