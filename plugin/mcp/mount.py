@@ -24,6 +24,7 @@ from events import EventLogError, new_job_id
 from plugin import config
 from plugin.errors import PluginError
 from plugin.jobs.runtime import JobRuntime
+from plugin.mcp.clientlog import ClientLog
 from plugin.mcp.jobtools import add_job_tools
 from plugin.mcp.notify import Subscriptions
 from plugin.mcp.resources import add_resources
@@ -59,14 +60,18 @@ class RuntimeHolder:
 
 
 class BackupPlugin:
-    """What ``register`` mounted: the job runtime, the resource subscriptions, and ``running()``."""
+    """What ``register`` mounted: the job runtime, the resource subscriptions, the clients' log
+    levels, and ``running()``."""
 
-    def __init__(self, home: Path | None, subscriptions: Subscriptions, prefix: str) -> None:
+    def __init__(
+        self, home: Path | None, subscriptions: Subscriptions, prefix: str, client_log: ClientLog | None = None
+    ) -> None:
         self.runtime = RuntimeHolder(home)
         self.subscriptions = subscriptions
+        self.client_log = client_log or ClientLog()
         self.prefix = prefix
         self.task_group: TaskGroup | None = None
-        self.watch = JobWatch(self.publish)
+        self.watch = JobWatch(self.publish, on_event=self.client_log.job_event)
         self._stopping = False
         # JSON-RPC request ids restart with every connection; prefixed with this server's own id they
         # name one request for good (the correlation id an audit looks up).
@@ -140,7 +145,7 @@ def register(server: MCPServer, *, prefix: str = "", home: Path | None = None) -
     ``home`` overrides ``SFBACKUP_HOME``. Resource URIs stay ``backup://jobs/...`` whatever the prefix,
     since the tools hand them out. The returned plugin's ``running()`` belongs in the host's lifespan.
     """
-    plugin = BackupPlugin(home, Subscriptions.install(server), prefix)
+    plugin = BackupPlugin(home, Subscriptions.install(server), prefix, ClientLog.install(server))
     add_tools(server, plugin)
     add_job_tools(server, plugin)
     add_resources(server, plugin)

@@ -1,5 +1,6 @@
 """The server's eye on the log: every event any process appends becomes a resource-updated
-notification (both eras) and wakes the tool calls that wait on that job.
+notification (both eras), a log message for clients that set a level, and wakes the tool calls
+that wait on that job.
 
 One ``Follower`` per server, on its own connection, polled from worker threads (``aevents``), so the
 event loop never blocks on SQLite. Waiting tools register before they read the job, so an event
@@ -16,7 +17,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from events import Follower
+from events import Follower, RecordedEvent
 from events.ids import job_id_of
 from plugin.mcp.resources import JOBS_URI
 from plugin.mcp.results import job_uri
@@ -29,8 +30,14 @@ WATCH_INTERVAL = 0.05
 
 
 class JobWatch:
-    def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        publish: Callable[[str], Awaitable[None]],
+        *,
+        on_event: Callable[[RecordedEvent], Awaitable[None]] | None = None,
+    ) -> None:
         self._publish = publish
+        self._on_event = on_event
         self._waiters: dict[str, set[anyio.Event]] = {}
         self._runs = 0  # one per lifespan: in-process test clients each enter one
 
@@ -51,6 +58,8 @@ class JobWatch:
                     waiter.set()
                 await self._publish(job_uri(job_id))
                 await self._publish(JOBS_URI)
+                if self._on_event is not None:
+                    await self._on_event(event)
         finally:
             self._runs -= 1
             follower.close()  # not awaited: a cancelled task cannot await, and closing is quick
