@@ -5,12 +5,18 @@ against ContentVersion.Checksum), and only then renamed into place, so a file un
 is always a good one. A dropped connection or a body that fails a check is fetched again (a few
 attempts, with a short backoff); an expired session logs in again (``OrgClient.with_session_retry``, when the
 credentials allow) and the same file starts again. What still fails is reported, never kept.
+Every body kept is noted in a journal (``journal``: one JSON line per body, path, size, sha256).
+A resumed job keeps the bodies an earlier attempt left under their final names when ``reuse``
+allows it for the task, the journal names them with the sha256 they still have, and they pass the
+same checks again (read from disk, no API call); every other body is downloaded again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -53,11 +59,32 @@ class _Body:
 class FileDownloader:
     """Downloads bodies with at most ``parallel`` requests in flight."""
 
-    def __init__(self, client: OrgClient, root: Path, *, parallel: int) -> None:
+    def __init__(
+        self,
+        client: OrgClient,
+        root: Path,
+        *,
+        parallel: int,
+        reuse: Callable[[FileTask], bool] | None = None,
+        journal: Path | None = None,
+    ) -> None:
         self.client = client
         self.root = root
         self.files_root = (root / "files").resolve()
         self.parallel = max(1, min(10, parallel))
+        self.reuse = reuse
+        self.journal = journal
+        self._journal_lock = threading.Lock()
+        self._noted = read_journal(journal) if journal is not None and reuse is not None else {}
+
+    def _note(self, result: FileResult) -> None:
+        if self.journal is None:
+            return
+        line = json.dumps({"path": result.path, "bytes": result.size, "sha256": result.sha256}) + "\n"
+        with self._journal_lock:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.journal, "a", encoding="utf-8") as fh:
+                fh.write(line)
 
     def _fetch(self, task: FileTask, part: Path) -> _Body:
         url = f"/services/data/v{self.client.api_version}/sobjects/{task.object}/{task.record_id}/{task.field}"
@@ -77,11 +104,30 @@ class FileDownloader:
             return "FILE_CHECKSUM_MISMATCH", f"MD5 {body.md5} differs from the record's Checksum {task.expected_md5}"
         return None
 
+    def _kept(self, task: FileTask, rel: str, final: Path) -> FileResult | None:
+        """The body an earlier attempt left at ``final``, if this task may reuse it and it passes the checks."""
+        noted = self._noted.get(rel)
+        if noted is None or self.reuse is None or not self.reuse(task) or not final.is_file():
+            return None
+        sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+        with open(final, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                sha.update(chunk)
+                md5.update(chunk)
+                size += len(chunk)
+        body = _Body(size, sha.hexdigest(), md5.hexdigest())
+        if (body.size, body.sha256) != noted or self._problem(task, body) is not None:
+            return None  # changed on disk, or not the body the record describes now: download it again
+        return FileResult(task, rel, body.size, body.sha256, attempts=0, reused=True)
+
     def _one(self, task: FileTask, primary: bool) -> FileResult | FileNote:
         rel = task.relative_path(primary)
         final = self.root / rel
         if not final.resolve().is_relative_to(self.files_root):  # names are checked; this is the last guard
             raise SalesforceDataError(f"{rel} would be written outside files/", object_name=task.object)
+        kept = self._kept(task, rel, final)
+        if kept is not None:
+            return kept
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
         problem: tuple[str, str] | None = None
@@ -108,7 +154,9 @@ class FileDownloader:
             problem = self._problem(task, body)
             if problem is None:
                 part.replace(final)
-                return FileResult(task, rel, body.size, body.sha256, attempts=attempt)
+                result = FileResult(task, rel, body.size, body.sha256, attempts=attempt)
+                self._note(result)
+                return result
         part.unlink(missing_ok=True)
         code, detail = problem or ("FILE_CHECK_FAILED", "")
         raise SalesforceDataError(
@@ -150,3 +198,19 @@ class FileDownloader:
         report.notes.sort(key=lambda n: (n.task.object, n.task.record_id, n.task.field))
         report.failures.sort(key=lambda f: (f[0].object, f[0].record_id, f[0].field))
         return report
+
+
+def read_journal(path: Path) -> dict[str, tuple[int, str]]:
+    """Path -> (bytes, sha256) of the bodies noted in ``path``; a torn last line (a kill) is skipped."""
+    noted: dict[str, tuple[int, str]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return noted
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            noted[str(entry["path"])] = (int(entry["bytes"]), str(entry["sha256"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return noted

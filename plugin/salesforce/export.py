@@ -42,7 +42,7 @@ from plugin.salesforce.plan import (
     select_objects,
 )
 from plugin.salesforce.records_export import ObjectExporter, record_counts
-from plugin.salesforce.resume import ResumePoint, drop_state, reusable_entry
+from plugin.salesforce.resume import STATE_DIR, ResumePoint, drop_state, reusable_entry
 from plugin.salesforce.window import Window, manifest_section
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports inside one object
@@ -159,6 +159,7 @@ class Exporter:
         self.on_progress = on_progress
         self.log_head = log_head
         self.counts: dict[str, int] | None = None
+        self._reused_objects: set[str] = set()  # objects a resume took from earlier attempts
         self.should_stop = should_stop  # asked on every progress report: per page, per file, per object
         self.records = 0
         self.files = 0
@@ -354,6 +355,7 @@ class Exporter:
                 "by_object": by_object,
                 "checks": "size against ContentSize/BodyLength, MD5 against ContentVersion.Checksum; sha256 recorded",
                 "retried": report.retried,
+                "reused": report.reused,
                 "linked_records": "files/index.csv linked_record_ids: ContentDocumentLink, ParentId or FolderId",
             },
             "errors": errors,
@@ -415,6 +417,8 @@ class Exporter:
             conditions=record_conditions(name, content_versions=self.options.content_versions),
         )
         entry = reused if reused is not None else exporter.export()
+        if reused is not None:
+            self._reused_objects.add(name)
         self.records = before + int(entry["records"])
         if entry["status"] != "exported":
             return entry, []
@@ -426,6 +430,12 @@ class Exporter:
             if want:
                 return entry, exporter.file_tasks(entry, tasks_for)
         return entry, []
+
+    def _may_reuse(self, task: FileTask) -> bool:
+        """Whether a body an earlier attempt kept may stand for this task: its object's rows are the
+        very ones the body was checked against (the object was reused), or the record's MD5 checksum
+        (ContentVersion) pins the body whatever changed."""
+        return self.resume is not None and (task.object in self._reused_objects or task.expected_md5 is not None)
 
     def _download(self, tasks: list[FileTask], total: int) -> DownloadReport:
         report = DownloadReport([], [], [])
@@ -445,7 +455,13 @@ class Exporter:
                 ),
                 force=True,
             )
-            downloader = FileDownloader(self.client, self.partial_dir, parallel=self.options.parallel_downloads)
+            downloader = FileDownloader(
+                self.client,
+                self.partial_dir,
+                parallel=self.options.parallel_downloads,
+                reuse=self._may_reuse if self.resume is not None else None,
+                journal=self.partial_dir / STATE_DIR / "files.jsonl",
+            )
 
             def done(result: FileResult) -> None:
                 self.files += 1

@@ -83,6 +83,7 @@ class FileResult:
     size: int
     sha256: str
     attempts: int = 1
+    reused: bool = False  # left under its final name by an earlier attempt of the job, checked again
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class DownloadReport:
     def retried(self) -> int:
         """Bodies that needed more than one attempt (dropped connections, wrong sizes)."""
         return sum(1 for r in self.results if r.attempts > 1)
+
+    @property
+    def reused(self) -> int:
+        """Bodies a resumed job kept from an earlier attempt instead of downloading them again."""
+        return sum(1 for r in self.results if r.reused)
 
 
 def _suffix(name: Any) -> str | None:
