@@ -10,25 +10,37 @@ from typing import Any
 
 from events.chain import canonical_json
 from events.errors import InvalidEventError
-from events.ids import new_event_id
+from events.ids import event_id_prefix, random_tail
 from events.vocabulary import REGISTRY, require_known
 
-_second: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
+# The last clock reading's millisecond, its UUIDv7 prefix and its RFC 3339 text: an event's id and
+# occurred_at come from one reading, formatted once per millisecond (a tuple: replaced atomically).
+_clock: tuple[int, str, str] = (-1, "", "")
+_second: tuple[int, str] = (-1, "")
 
 
-def utc_now() -> str:
-    """Return the current time as RFC 3339 UTC with milliseconds and ``Z``.
-
-    Every event gets one, so the formatted second is reused until the clock moves on.
-    """
+def _formatted(millis: int) -> str:
     global _second
-    millis = time.time_ns() // 1_000_000
     seconds = millis // 1000
     cached = _second
     if cached[0] != seconds:
         cached = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
     return cached[1] + _MILLIS[millis % 1000]
+
+
+def _now() -> tuple[int, str, str]:
+    global _clock
+    millis = time.time_ns() // 1_000_000
+    clock = _clock
+    if clock[0] != millis:
+        clock = _clock = (millis, event_id_prefix(millis), _formatted(millis))
+    return clock
+
+
+def utc_now() -> str:
+    """Return the current time as RFC 3339 UTC with milliseconds and ``Z``."""
+    return _now()[2]
 
 
 @dataclass(frozen=True, init=False)
@@ -79,9 +91,15 @@ class NewEvent:
             raise InvalidEventError("event_id must be a non-empty string")
         # The hash covers these as given and the table stores them as text: anything but a string
         # would be stored other than it was hashed, and the chain would no longer verify.
-        for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id)):
-            if value is not None and builtins.type(value) is not str:
-                raise InvalidEventError(f"{name} must be a string or None, got {builtins.type(value).__name__}")
+        if (correlation_id is not None and builtins.type(correlation_id) is not str) or (
+            causation_id is not None and builtins.type(causation_id) is not str
+        ):
+            name, value = (
+                ("correlation_id", correlation_id)
+                if correlation_id is not None and builtins.type(correlation_id) is not str
+                else ("causation_id", causation_id)
+            )
+            raise InvalidEventError(f"{name} must be a string or None, got {builtins.type(value).__name__}")
         if occurred_at is not None and builtins.type(occurred_at) is not str:
             raise InvalidEventError(
                 f"occurred_at must be an RFC 3339 string, got {builtins.type(occurred_at).__name__}"
@@ -89,19 +107,27 @@ class NewEvent:
         # Fail at construction, where the producer's stack trace is, not at append time.
         data_json = canonical_json(data)
         metadata_json = canonical_json(meta) if meta else "{}"  # most events carry no metadata
-        # Frozen: fill the instance dict in one step (ten object.__setattr__ calls cost a third
-        # of constructing an event).
-        self.__dict__.update(
-            type=type,
-            data=dict(data),
-            metadata=dict(meta),
-            event_id=event_id or new_event_id(),
-            schema_version=schema_version,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            occurred_at=occurred_at or utc_now(),
-            data_json=data_json,
-            metadata_json=metadata_json,
+        if not event_id or occurred_at is None:
+            clock = _now()  # one clock reading for both
+            event_id = event_id or clock[1] + random_tail()
+            occurred_at = occurred_at or clock[2]
+        # Frozen: set the instance dict in one step (ten object.__setattr__ calls cost a third
+        # of constructing an event, and a dict display less than update(**kwargs)).
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "type": type,
+                "data": dict(data),
+                "metadata": dict(meta),
+                "event_id": event_id,
+                "schema_version": schema_version,
+                "correlation_id": correlation_id,
+                "causation_id": causation_id,
+                "occurred_at": occurred_at,
+                "data_json": data_json,
+                "metadata_json": metadata_json,
+            },
         )
 
 

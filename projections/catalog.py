@@ -48,7 +48,7 @@ class BackupEntry:
         return cls(**data)
 
 
-def _entry_after(
+def entry_after(
     entry: BackupEntry | None, payload: EventPayload, position: int, occurred_at: str, job: Any
 ) -> BackupEntry | None:
     """The catalog entry after one event, given the job (status or draft) after that same event."""
@@ -81,7 +81,7 @@ def apply(entry: BackupEntry | None, event: RecordedEvent, job: JobStatus) -> Ba
     if event.type not in (JobCompleted.TYPE, JobCleaned.TYPE):
         return entry
     payload = decode(event)  # job_status.apply decoded it already, so this cannot fail
-    return _entry_after(entry, payload, event.position, event.occurred_at, job)
+    return entry_after(entry, payload, event.position, event.occurred_at, job)
 
 
 Decoded = tuple[str, int, int, EventPayload, str]
@@ -116,7 +116,7 @@ def fold(
         draft.last_position = position
         draft.version = stream_version
         if kind is JobCompleted or kind is JobCleaned:
-            entry = _entry_after(catalog.get(job_id), payload, position, occurred_at, draft)
+            entry = entry_after(catalog.get(job_id), payload, position, occurred_at, draft)
             if entry is not None:
                 catalog[job_id] = entry
     for job_id, draft in drafts.items():

@@ -49,7 +49,19 @@ PAYLOADS = st.one_of(
         files=COUNT,
         bytes=COUNT,
         percent=st.integers(-20, 130),
-        object_finished=st.one_of(st.none(), st.builds(ObjectFinished, object=st.just("Account"), records=COUNT)),
+        object_finished=st.one_of(
+            st.none(),
+            st.builds(
+                ObjectFinished,
+                object=st.just("Account"),
+                records=COUNT,
+                sha256=st.sampled_from([None, "ab" * 32]),
+                status=st.sampled_from(["exported", "skipped", "failed"]),
+                reason=st.sampled_from([None, "INVALID_TYPE"]),
+                method=st.sampled_from([None, "rest", "bulk"]),
+            ),
+        ),
+        files_total=st.one_of(st.none(), st.integers(0, 50)),
     ),
     st.builds(
         JobFailed, error_code=st.sampled_from(["E1", "worker_lost"]), message=st.just("m"), retryable=st.booleans()
