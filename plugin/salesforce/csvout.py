@@ -79,6 +79,13 @@ class CsvSink:
         self._writer.writerows(rows)
         self.rows += len(rows)
 
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Rows already written as CSV lines (no line end), in column order."""
+        if lines:
+            self._text.write("\r\n".join(lines))
+            self._text.write("\r\n")
+            self.rows += len(lines)
+
     @property
     def rewindable(self) -> bool:
         """Whether ``mark``/``rewind`` work (a gzip stream cannot be cut back)."""
