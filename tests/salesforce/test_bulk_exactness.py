@@ -169,7 +169,8 @@ def test_a_compressed_bulk_export_spools_pages_and_survives_a_drop(generated: Fa
 
 # -- the short road for plain lines gives what the csv module gives ---------------------------------
 # Values rich in what makes CSV hard: quotes, commas, the "," separator itself, CR, LF, empties.
-HARD = st.lists(st.sampled_from(['"', ",", '","', '""', "\r", "\n", "\r\n", "a", "Z", " ", "é"]), max_size=8).map("".join)
+PIECES = ['"', ",", '","', '""', "\r", "\n", "\r\n", "a", "Z", " ", "é"]
+HARD = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
 CELL = st.one_of(HARD, TEXT, STAMP.map(lambda s: s + "Z"), st.sampled_from(["", "true", "false"]))
 
 
@@ -242,6 +243,6 @@ def test_a_row_of_the_wrong_width_is_refused_on_either_road(tmp_path: Path) -> N
 
     for line in ('"1","x","y"\n', '"1"\n', "1,x,y\n", '"1","x,",""\n'):
         sink = CsvSink(tmp_path / "out.csv", ["Id", "A"])
-        with pytest.raises(SalesforceDataError, match="has [13] values for 2 columns"):
+        with pytest.raises(SalesforceDataError, match=r"has [13] values for 2 columns"):
             convert_rows(io.StringIO('"Id","A"\n' + line, newline=""), ["Id", "A"], [], sink, object_name="X")
         sink.abort()
