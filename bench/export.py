@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 DESCRIBES = ROOT / "fixtures" / "orgs" / "demo" / "describe"
 VOLUME = {"Account": 60_000, "Contact": 60_000, "Case": 50_000, "Lead": 30_000, "Opportunity": 1_000_000}
-THRESHOLD = 50_000
+THRESHOLD = 50_000  # the product's default SFBACKUP_BULK_THRESHOLD
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
 
 
@@ -82,7 +82,7 @@ def run_ours(info: dict[str, Any], out: Path, profile: bool) -> int:
         on_plan=lambda s: None,
         on_progress=lambda p: None,
         log_head=lambda: (0, "0" * 64),
-        settings=ExportSettings(bulk_threshold=THRESHOLD),
+        settings=ExportSettings(bulk_threshold=info["bulk_threshold"]),
     )
     if profile:
         import cProfile
@@ -205,7 +205,8 @@ def prepare(info: dict[str, Any], session: Any) -> None:
     for name in selection.objects:
         describe = session.get(f"{base}sobjects/{name}/describe", headers=headers).json()
         fields = plan_fields(describe)
-        method = choose_method(counts.get(name), threshold=THRESHOLD, bulk_refused=bulk_refusal(fields, describe))
+        threshold = info["bulk_threshold"]
+        method = choose_method(counts.get(name), threshold=threshold, bulk_refused=bulk_refusal(fields, describe))
         soql = f"SELECT {', '.join(fields.columns)} FROM {name}"
         # queryAll counts: recordCount leaves the recycle bin out, the exports include it.
         records = _all_rows(session, base, headers, name)
@@ -262,6 +263,12 @@ def main() -> None:
     parser.add_argument("--only", default="ours,naive,raw")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
+        "--bulk-threshold",
+        type=int,
+        default=THRESHOLD,
+        help="records from which ours (and raw) use Bulk API 2.0 (SFBACKUP_BULK_THRESHOLD; default %(default)s)",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         help="keep the fake's rendered pages in this folder for the next run (default: a temporary one)",
@@ -282,6 +289,7 @@ def main() -> None:
     server, info = start_server(org)
     try:
         session = client_session(info["instance_url"], info["ca_bundle"])
+        info["bulk_threshold"] = args.bulk_threshold
         prepare(info, session)
         (work / "info.json").write_text(json.dumps(info), encoding="utf-8")
         total = sum(p["records"] for p in info["plan"])
