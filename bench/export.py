@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 DESCRIBES = ROOT / "fixtures" / "orgs" / "demo" / "describe"
 VOLUME = {"Account": 60_000, "Contact": 60_000, "Case": 50_000, "Lead": 30_000, "Opportunity": 1_000_000}
-THRESHOLD = 50_000
+THRESHOLD = 50_000  # the product's default SFBACKUP_BULK_THRESHOLD
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
 
 
-def build_org(root: Path, scale: float) -> Path:
+def build_org(root: Path, scale: float, cache: Path) -> Path:
     (root / "describe").mkdir(parents=True)
     for name in VOLUME:
         shutil.copy(DESCRIBES / f"{name}.json", root / "describe" / f"{name}.json")
@@ -57,6 +57,9 @@ def build_org(root: Path, scale: float) -> Path:
         "generators": generators,
         "page_size": 2_000,  # REST pages as Salesforce serves them at most
         "bulk": {"polls_to_complete": 1, "page_size": 2_000_000},
+        # rendered pages kept on disk (plugin/fakeorg/cache.py): every way is served the same bytes
+        # from the same files, so the fake's row generation is not what the ratios measure
+        "response_cache": str(cache),
     }
     (root / "org.json").write_text(json.dumps(settings), encoding="utf-8")
     return root
@@ -79,7 +82,7 @@ def run_ours(info: dict[str, Any], out: Path, profile: bool) -> int:
         on_plan=lambda s: None,
         on_progress=lambda p: None,
         log_head=lambda: (0, "0" * 64),
-        settings=ExportSettings(bulk_threshold=THRESHOLD),
+        settings=ExportSettings(bulk_threshold=info["bulk_threshold"]),
     )
     if profile:
         import cProfile
@@ -94,6 +97,12 @@ def run_ours(info: dict[str, Any], out: Path, profile: bool) -> int:
     return result.records
 
 
+def naive_soql(describe: dict[str, Any]) -> str:
+    """Every field but base64 ones, as the naive way asks for them."""
+    fields = [f["name"] for f in describe["fields"] if f["type"] != "base64"]
+    return f"SELECT {', '.join(fields)} FROM {describe['name']}"
+
+
 def run_naive(info: dict[str, Any], out: Path, objects: list[str]) -> int:
     from simple_salesforce import Salesforce
 
@@ -104,8 +113,7 @@ def run_naive(info: dict[str, Any], out: Path, objects: list[str]) -> int:
     total = 0
     for name in objects:
         describe = sf.restful(f"sobjects/{name}/describe")
-        fields = [f["name"] for f in describe["fields"] if f["type"] != "base64"]
-        records = sf.query_all(f"SELECT {', '.join(fields)} FROM {name}", include_deleted=True)["records"]
+        records = sf.query_all(naive_soql(describe), include_deleted=True)["records"]
         with open(out / f"{name}.json", "w", encoding="utf-8") as fh:
             json.dump(records, fh)
         total += len(records)
@@ -181,7 +189,8 @@ def fake_state(session: Any, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(info: dict[str, Any], session: Any) -> None:
-    """Objects, SOQL and method per object, as ours decides them (for the naive and raw ways)."""
+    """Objects, SOQL and method per object, as ours decides them (for the naive and raw ways), and
+    the queries the naive way sends (to warm the response cache)."""
     from plugin.salesforce.plan import plan_fields, select_objects
     from plugin.salesforce.sizing import bulk_refusal, choose_method
 
@@ -192,17 +201,18 @@ def prepare(info: dict[str, Any], session: Any) -> None:
         f"{base}limits/recordCount", params={"sObjects": ",".join(selection.objects)}, headers=headers
     )
     counts = {c["name"]: c["count"] for c in counts_body.json()["sObjects"]}
-    plan = []
+    plan, warm = [], []
     for name in selection.objects:
         describe = session.get(f"{base}sobjects/{name}/describe", headers=headers).json()
         fields = plan_fields(describe)
-        method = choose_method(counts.get(name), threshold=THRESHOLD, bulk_refused=bulk_refusal(fields, describe))
+        threshold = info["bulk_threshold"]
+        method = choose_method(counts.get(name), threshold=threshold, bulk_refused=bulk_refusal(fields, describe))
         soql = f"SELECT {', '.join(fields.columns)} FROM {name}"
         # queryAll counts: recordCount leaves the recycle bin out, the exports include it.
-        plan.append(
-            {"object": name, "soql": soql, "method": method, "records": _all_rows(session, base, headers, name)}
-        )
-    info["objects"], info["plan"] = selection.objects, plan
+        records = _all_rows(session, base, headers, name)
+        plan.append({"object": name, "soql": soql, "method": method, "records": records})
+        warm.append({"object": f"{name}.naive", "soql": naive_soql(describe), "method": "rest", "records": records})
+    info["objects"], info["plan"], info["naive_plan"] = selection.objects, plan, warm
 
 
 def _all_rows(session: Any, base: str, headers: dict[str, str], name: str) -> int:
@@ -210,11 +220,59 @@ def _all_rows(session: Any, base: str, headers: dict[str, str], name: str) -> in
     return int(body["totalSize"])
 
 
+def start_server(org: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "plugin.cli", "fake-org", "serve", "--org", str(org)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert server.stdout is not None
+    return server, json.loads(server.stdout.readline())
+
+
+def warm_up(work: Path, org: Path, info: dict[str, Any]) -> float:
+    """Fetch every page the three ways will ask for, raw, so the response cache holds them all.
+
+    Two fake processes share the cache folder (rendering is the fake's CPU work, one core each);
+    the biggest objects go one to each. Returns the wall seconds it took (0 when already cached)."""
+    items = sorted(info["plan"] + info["naive_plan"], key=lambda item: -item["records"])
+    second, second_info = start_server(org)
+    started = time.perf_counter()
+    try:
+        procs = []
+        for n, server_info in enumerate((info, second_info)):
+            part = {**server_info, "plan": items[n::2]}
+            (work / f"warm{n}.json").write_text(json.dumps(part), encoding="utf-8")
+            out = work / f"warm{n}"
+            out.mkdir()
+            cmd = [sys.executable, __file__, "--child", "raw", "--info", str(work / f"warm{n}.json"), "--out", str(out)]
+            procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=ROOT), out))
+        for proc, out in procs:
+            if proc.wait():
+                raise SystemExit(f"the cache warm-up failed (exit code {proc.returncode})")
+            shutil.rmtree(out, ignore_errors=True)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the row counts (quick runs)")
     parser.add_argument("--only", default="ours,naive,raw")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--bulk-threshold",
+        type=int,
+        default=THRESHOLD,
+        help="records from which ours (and raw) use Bulk API 2.0 (SFBACKUP_BULK_THRESHOLD; default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep the fake's rendered pages in this folder for the next run (default: a temporary one)",
+    )
     parser.add_argument("--child", choices=["ours", "naive", "raw"], help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -226,21 +284,24 @@ def main() -> None:
     from plugin.fakeorg.client import client_session
 
     work = Path(tempfile.mkdtemp(prefix="sfbackup-bench-"))
-    org = build_org(work / "org", args.scale)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "plugin.cli", "fake-org", "serve", "--org", str(org)],
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-    )
+    cache = (args.cache or work / "pages").resolve()
+    org = build_org(work / "org", args.scale, cache)
+    server, info = start_server(org)
     try:
-        assert server.stdout is not None
-        info = json.loads(server.stdout.readline())
         session = client_session(info["instance_url"], info["ca_bundle"])
+        info["bulk_threshold"] = args.bulk_threshold
         prepare(info, session)
         (work / "info.json").write_text(json.dumps(info), encoding="utf-8")
         total = sum(p["records"] for p in info["plan"])
         methods = ", ".join(f"{p['object']} {p['records']:,} {p['method']}" for p in info["plan"])
-        print(f"fake org: {len(info['plan'])} objects, {total:,} records ({methods}); 2 cores shared\n")
+        print(f"fake org: {len(info['plan'])} objects, {total:,} records ({methods}); 2 cores shared")
+        warm = warm_up(work, org, info)
+        before = fake_state(session, info)["response_cache"]
+        print(
+            f"response cache {before['directory']}: warmed in {warm:.1f} s "
+            f"({before['misses']} pages rendered by this server, the rest by a second one)\n",
+            flush=True,
+        )
         results: dict[str, dict[str, Any]] = {}
         for way in args.only.split(","):
             out = work / way
@@ -272,7 +333,10 @@ def main() -> None:
                 f"{result['bytes'] / 1e6:,.0f} MB written",
                 flush=True,
             )
+        after = fake_state(session, info)["response_cache"]
         session.close()
+        hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+        print(f"\nfake server during the timed runs: {hits} pages from the cache, {misses} rendered")
         if "ours" in results:
             ours = results["ours"]["records"] / results["ours"]["seconds"]
             print()

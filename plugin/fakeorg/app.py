@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from . import control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
 from .bulk import DAILY_JOBS, BulkJobs
+from .cache import ResponseCache
 from .describes import with_version
 from .errors import ApiError
 from .faults import FaultInjector
@@ -95,8 +96,9 @@ class FakeOrgApp:
         self.replay = replay
         self.instance_url = ""
         self.faults = FaultInjector(state)
-        self.control = control.Control(state, self.faults, self.reset)
-        self.bulk = BulkJobs.for_org(org, credentials.user_id, overrides=state.bulk_job_override)
+        self.cache = ResponseCache.for_org(org.root, org.settings)
+        self.control = control.Control(state, self.faults, self.reset, cache=self.cache)
+        self.bulk = BulkJobs.for_org(org, credentials.user_id, overrides=state.bulk_job_override, cache=self.cache)
         state.on_reset(self.bulk.reset)
         self._handlers: dict[str, Callable[..., Response]] = {
             name: getattr(self, f"_{name}") for name in {r.endpoint for r in _RULES.iter_rules()}
@@ -272,7 +274,7 @@ class FakeOrgApp:
         self.org.quirks.check_result(result.table.name, len(result.rows))
         if result.is_count:
             return _json({"totalSize": result.total_size, "done": True, "records": []})
-        cursor = Cursor(result, self._page_size(request))
+        cursor = Cursor(result, self._page_size(request), include_deleted)
         locator = self.state.open_cursor(cursor) if len(result.rows) > cursor.page_size else ""
         return self._page(cursor, locator, 0, version)
 
@@ -289,8 +291,21 @@ class FakeOrgApp:
         body: dict[str, Any] = {"totalSize": cursor.result.total_size, "done": end >= len(rows)}
         if end < len(rows):
             body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
-        body["records"] = [project(self.org, cursor.result, r, version) for r in rows[offset:end]]
-        return _json(body)
+        org = self.org
+
+        def records() -> list[dict[str, Any]]:
+            return [project(org, cursor.result, r, version) for r in rows[offset:end]]
+
+        if self.cache is None:
+            body["records"] = records()
+            return _json(body)
+        # The same bytes as _json(body): the head is ASCII, so it encodes alike in either form.
+        key = ("rest", version, cursor.result.query.text, cursor.include_deleted, cursor.page_size, offset)
+        rendered = self.cache.body(key, lambda: jsonlit.dumps_bytes(records()))
+        head = jsonlit.dumps_bytes(body)[:-1] + b',"records":'
+        response = Response([head, rendered, b"}"], content_type=_JSON, direct_passthrough=True)
+        response.content_length = len(head) + len(rendered) + 1
+        return response
 
     def _page_size(self, request: Request) -> int:
         if self.page_size:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bulkcsv import DELIMITERS, LINE_ENDINGS, csv_pages
+from .cache import ResponseCache
 from .errors import ApiError, FakeOrgError
 from .ids import sf_id
 from .jsonlit import Lit
@@ -90,13 +91,19 @@ class BulkJobs:
     page_size: int = DEFAULT_PAGE_SIZE
     overrides: Callable[[str], BulkJobOverride | None] = lambda job_id: None
     on_create: list[Callable[[BulkJob], None]] = field(default_factory=list)
+    cache: ResponseCache | None = None
     _jobs: dict[str, BulkJob] = field(default_factory=dict)
     _seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def for_org(
-        cls, org: FakeOrg, user_id: str, *, overrides: Callable[[str], BulkJobOverride | None] | None = None
+        cls,
+        org: FakeOrg,
+        user_id: str,
+        *,
+        overrides: Callable[[str], BulkJobOverride | None] | None = None,
+        cache: ResponseCache | None = None,
     ) -> BulkJobs:
         """Knobs from org.json "bulk" (polls_to_complete >= 1, page_size >= 1).
 
@@ -111,7 +118,7 @@ class BulkJobs:
         for key, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise FakeOrgError(f"org.json bulk.{key} must be an integer >= 1, got {value!r}")
-        jobs = cls(org, user_id, values["polls_to_complete"], values["page_size"])
+        jobs = cls(org, user_id, values["polls_to_complete"], values["page_size"], cache=cache)
         if overrides is not None:
             jobs.overrides = overrides
         return jobs
@@ -222,12 +229,21 @@ class BulkJobs:
         start = _offset(locator, job.processed)
         stop = min(start + size, job.processed)
         more = stop < job.processed
-        pages = csv_pages(
-            job.result.columns,
-            job.result.rows.iter_from(start, stop),
-            delimiter=DELIMITERS[job.column_delimiter],
-            line_ending=LINE_ENDINGS[job.line_ending],
-        )
+
+        def render() -> Iterator[bytes]:
+            return csv_pages(
+                job.result.columns,
+                job.result.rows.iter_from(start, stop),
+                delimiter=DELIMITERS[job.column_delimiter],
+                line_ending=LINE_ENDINGS[job.line_ending],
+            )
+
+        if self.cache is None:
+            pages = render()
+        else:
+            text = job.result.query.text
+            key = ("bulk", job.api_version, job.operation, text, job.column_delimiter, job.line_ending, start, stop)
+            pages = self.cache.stream(key, render)
         return ResultsPage(pages, stop - start, _locator(stop) if more else "null")
 
     def force(self, job_id: str, outcome: str, error_message: str = "") -> None:

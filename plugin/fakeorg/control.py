@@ -7,7 +7,8 @@ in another process. They need no session, are never counted or logged, and speak
     POST   /__fake__/reset           rules, log, usage, sessions, cursors, Bulk jobs back to the start
     GET    /__fake__/log?after=N&limit=M   request log entries with seq > N
     GET    /__fake__/state           API calls, usage (as /limits and Sforce-Limit-Info show it),
-                                     logins, requests by status, misses, open cursors, Bulk overrides
+                                     logins, requests by status, misses, open cursors, Bulk overrides,
+                                     response cache hits and misses (null when off)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from .cache import ResponseCache
 from .errors import FaultRuleError
 from .faults import FaultInjector
 from .state import ServerState
@@ -42,10 +44,18 @@ def _error(status: int, message: str) -> Response:
 class Control:
     """Answers /__fake__/ requests for one server; `reset` is the server's full reset."""
 
-    def __init__(self, state: ServerState, faults: FaultInjector, reset: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        faults: FaultInjector,
+        reset: Callable[[], None],
+        *,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.state = state
         self.faults = faults
         self.reset = reset
+        self.cache = cache
 
     def __call__(self, request: Request) -> Response:
         name, _, rest = request.path[len(PREFIX) :].partition("/")
@@ -111,4 +121,5 @@ class Control:
             "open_cursors": state.open_cursors,
             "bulk_overrides": {k: dataclasses.asdict(v) for k, v in state.bulk_overrides().items()},
             "in_flight": state.in_flight(),
+            "response_cache": self.cache.stats() if self.cache is not None else None,
         }

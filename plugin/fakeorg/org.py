@@ -6,7 +6,8 @@ likewise the Bulk limits), organization (values overriding the built-in Organiza
 username, password, security_token, client_id, client_secret (otherwise generated per start),
 jwt_certificate (PEM certificate or public key accepted for JWT bearer logins), quirks (quirks.py),
 generators (synthetic rows per object, see generators.py; they follow the object's records/ file
-rows), bulk (Bulk API 2.0 knobs, see bulk.py).
+rows), bulk (Bulk API 2.0 knobs, see bulk.py), response_cache (a folder for rendered query and
+Bulk results pages, see cache.py).
 """
 
 from __future__ import annotations

@@ -54,10 +54,11 @@ class BulkJobOverride:
 
 @dataclass
 class Cursor:
-    """A query result snapshot and the page size it was opened with."""
+    """A query result snapshot, the page size it was opened with and whether it is a queryAll."""
 
     result: QueryResult
     page_size: int
+    include_deleted: bool = False
 
 
 class ServerState:

@@ -71,13 +71,22 @@ class CsvSink:
         self._writer.writerow(self.columns)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._writer.writerow([render_cell(record.get(c)) for c in self.columns])
+        # plain text and nulls, most cells, without a call each; render_cell gives the same for them
+        cells = map(record.get, self.columns)
+        self._writer.writerow([v if v.__class__ is str else "" if v is None else render_cell(v) for v in cells])
         self.rows += 1
 
     def write_cells(self, rows: Sequence[Sequence[str]]) -> None:
         """Rows already rendered as cell text (Bulk API pages), in column order."""
         self._writer.writerows(rows)
         self.rows += len(rows)
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Rows already written as CSV lines (no line end), in column order."""
+        if lines:
+            self._text.write("\r\n".join(lines))
+            self._text.write("\r\n")
+            self.rows += len(lines)
 
     @property
     def rewindable(self) -> bool:

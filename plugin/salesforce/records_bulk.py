@@ -12,15 +12,15 @@ both paths. Any way the job cannot deliver raises ``BulkUnusableError`` and the 
 
 from __future__ import annotations
 
-import csv
 import io
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from plugin.salesforce.bulkapi import BulkQueryApi
+from plugin.salesforce.bulkrows import convert_page, convert_rows
 from plugin.salesforce.client import CHUNK, OrgClient
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import (
@@ -31,7 +31,6 @@ from plugin.salesforce.errors import (
 )
 from plugin.salesforce.records_rest import soql_for
 
-BATCH_ROWS = 1000
 _POLL_SCHEDULE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls; polls are API calls
 
 
@@ -47,83 +46,6 @@ class BulkResult:
     job_id: str
     pages: int
     polls: int
-
-
-def rest_datetime(value: str) -> str:
-    """A Bulk datetime (``...T12:00:00.000Z``) in the REST form (``...T12:00:00.000+0000``)."""
-    if len(value) == 24 and value[-1] == "Z" and value[10] == "T":
-        return value[:-1] + "+0000"
-    return value
-
-
-def convert_rows(
-    fh: IO[str],
-    columns: Sequence[str],
-    datetime_columns: Sequence[int],
-    sink: CsvSink,
-    *,
-    object_name: str,
-    deleted_column: int | None = None,
-    on_batch: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Append one results page (text, read with ``newline=""``) to ``sink``; returns its rows and
-    those with IsDeleted true.
-
-    Raises:
-        SalesforceDataError: the header is not the columns asked for, a row has the wrong width,
-            or the page is not UTF-8 CSV.
-    """
-    width = len(columns)
-    rows = deleted = 0
-    try:
-        reader = csv.reader(fh, strict=True)
-        header = next(reader, None)
-        if header is None:
-            return 0, 0
-        if header != list(columns):
-            raise SalesforceDataError(
-                f"A Bulk results page of {object_name} has the columns {header[:5]}..., not the ones asked for.",
-                object_name=object_name,
-            )
-        batch: list[list[str]] = []
-        for row in reader:
-            if len(row) != width:
-                raise SalesforceDataError(
-                    f"A Bulk results row of {object_name} has {len(row)} values for {width} columns.",
-                    object_name=object_name,
-                )
-            for i in datetime_columns:
-                value = row[i]
-                if value:
-                    row[i] = rest_datetime(value)
-            if deleted_column is not None and row[deleted_column] == "true":
-                deleted += 1
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                sink.write_cells(batch)
-                rows += len(batch)
-                batch = []
-                if on_batch is not None:
-                    on_batch(rows)
-        sink.write_cells(batch)
-        rows += len(batch)
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise SalesforceDataError(f"A Bulk results page of {object_name} is not valid CSV: {e}") from e
-    return rows, deleted
-
-
-def convert_page(
-    spool: Path,
-    columns: Sequence[str],
-    datetime_columns: Sequence[int],
-    sink: CsvSink,
-    *,
-    object_name: str,
-    deleted_column: int | None = None,
-) -> tuple[int, int]:
-    """``convert_rows`` of a page saved to a file."""
-    with open(spool, encoding="utf-8", newline="") as fh:
-        return convert_rows(fh, columns, datetime_columns, sink, object_name=object_name, deleted_column=deleted_column)
 
 
 class _Chunks(io.RawIOBase):

@@ -69,3 +69,10 @@ def test_mcp_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> Non
         tmp_path,
     )
     assert "floor" in out and "status" in out, out[-2000:]
+
+
+def test_export_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
+    out = _run(["bench/export.py", "--scale", "0.001", "--cache", str(tmp_path / "pages")], tmp_path)
+    for verdict in ("ours / naive", "ours / raw", "ours peak RSS", "ours API calls", "pages from the cache"):
+        assert verdict in out, out[-2000:]
+    assert ", 0 rendered" in out or ", 1 rendered" in out, out[-2000:]  # the timed runs read the warmed cache

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from plugin.fakeorg import FakeOrgServer, start_fake_org
+from plugin.salesforce.bulkrows import convert_page, convert_rows, rest_datetime
 from plugin.salesforce.csvout import CsvSink
-from plugin.salesforce.records_bulk import convert_page, rest_datetime
 from tests.fakeorg.genorg import generated_org
 from tests.orgdata import expected_cell, load_objects
 from tests.salesforce.exporting import BULK_ALL, DEMO, REST_ONLY, csv_digests, csv_rows, export
@@ -165,3 +165,84 @@ def test_a_compressed_bulk_export_spools_pages_and_survives_a_drop(generated: Fa
     plain = (rest.result.directory / "data" / "Lead.csv").read_bytes()  # type: ignore[union-attr]
     assert gzip.decompress((bulk.result.directory / entry["file"]).read_bytes()) == plain  # type: ignore[union-attr]
     assert not list((bulk.result.directory / "data").glob(".*"))  # type: ignore[union-attr]  # no spool left
+
+
+# -- the short road for plain lines gives what the csv module gives ---------------------------------
+# Values rich in what makes CSV hard: quotes, commas, the "," separator itself, CR, LF, empties.
+PIECES = ['"', ",", '","', '""', "\r", "\n", "\r\n", "a", "Z", " ", "é"]
+HARD = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
+CELL = st.one_of(HARD, TEXT, STAMP.map(lambda s: s + "Z"), st.sampled_from(["", "true", "false"]))
+
+
+def _reference(page: str, columns: list[str], stamps: list[int], deleted_column: int | None) -> tuple[str, int]:
+    """Every row through csv.reader and csv.writer: what the conversion must give."""
+    reader = csv.reader(io.StringIO(page, newline=""), strict=True)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(next(reader))
+    deleted = 0
+    for row in reader:
+        assert len(row) == len(columns)
+        for i in stamps:
+            row[i] = rest_datetime(row[i])
+        deleted += deleted_column is not None and row[deleted_column] == "true"
+        writer.writerow(row)
+    return out.getvalue(), deleted
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    width=st.integers(1, 4),
+    cells=st.lists(CELL, max_size=40),
+    quote_all=st.booleans(),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_the_short_road_writes_what_the_csv_module_writes(
+    width: int, cells: list[str], quote_all: bool, line_end: str, tmp_path_factory: Any
+) -> None:
+    columns = [f"C{i}" for i in range(width)]
+    rows = [cells[i : i + width] for i in range(0, len(cells) - len(cells) % width, width)]
+    page = io.StringIO()
+    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL  # Salesforce quotes all; the other form must work too
+    writer = csv.writer(page, quoting=quoting, lineterminator=line_end)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    # the csv module does not quote a lone CR when rows end in LF: such a page does not read back
+    assume(list(csv.reader(io.StringIO(page.getvalue(), newline="")))[1:] == rows)
+    stamps, deleted_column = [width - 1], 0
+    expected, expected_deleted = _reference(page.getvalue(), columns, stamps, deleted_column)
+    tmp = tmp_path_factory.mktemp("road")
+    (tmp / "page.csv").write_bytes(page.getvalue().encode("utf-8"))
+    sink = CsvSink(tmp / "out.csv", columns)
+    got = convert_page(tmp / "page.csv", columns, stamps, sink, object_name="X", deleted_column=deleted_column)
+    sink.close()
+    assert got == (len(rows), expected_deleted)
+    assert (tmp / "out.csv").read_bytes() == expected.encode("utf-8")
+
+
+def test_plain_lines_take_the_short_road_and_hard_ones_the_csv_module(tmp_path: Path) -> None:
+    page = (
+        '"Id","A","Stamp"\n'
+        '"1","plain","2024-01-31T12:00:00.000Z"\n'
+        '"2","a,b","2024-01-31T12:00:00.000Z"\n'  # a comma: quoted again on the way out
+        '"3","say ""hi""",""\n'  # quotes: the csv module's road
+        '"4","two\nlines",""\n'  # one record over two lines
+        '"5","",""\n'
+    )
+    sink = CsvSink(tmp_path / "out.csv", ["Id", "A", "Stamp"])
+    assert convert_rows(io.StringIO(page, newline=""), ["Id", "A", "Stamp"], [2], sink, object_name="X") == (5, 0)
+    sink.close()
+    assert (tmp_path / "out.csv").read_bytes() == (
+        b"Id,A,Stamp\r\n1,plain,2024-01-31T12:00:00.000+0000\r\n"
+        b'2,"a,b",2024-01-31T12:00:00.000+0000\r\n3,"say ""hi""",\r\n4,"two\nlines",\r\n5,,\r\n'
+    )
+
+
+def test_a_row_of_the_wrong_width_is_refused_on_either_road(tmp_path: Path) -> None:
+    from plugin.salesforce.errors import SalesforceDataError
+
+    for line in ('"1","x","y"\n', '"1"\n', "1,x,y\n", '"1","x,",""\n'):
+        sink = CsvSink(tmp_path / "out.csv", ["Id", "A"])
+        with pytest.raises(SalesforceDataError, match=r"has [13] values for 2 columns"):
+            convert_rows(io.StringIO('"Id","A"\n' + line, newline=""), ["Id", "A"], [], sink, object_name="X")
+        sink.abort()
