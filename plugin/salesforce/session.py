@@ -10,6 +10,7 @@ bearer, and each re-login); ``SF_LOGIN_URL`` sends those requests elsewhere (a p
 from __future__ import annotations
 
 import hashlib
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,42 @@ import certifi
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+from urllib3.util.ssl_ import create_urllib3_context
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Applies a default timeout to every request that does not bring its own."""
+    """Applies a default timeout to every request that does not bring its own, and verifies TLS with
+    one ``ssl_context`` loaded once: requests hands urllib3 the CA bundle's path, which then parses the
+    whole bundle again for every new connection (tens of ms for certifi's), the way requests' docs
+    for ``build_connection_pool_key_attributes`` describe overriding."""
 
-    def __init__(self, *, timeout: tuple[float, float], **kwargs: Any) -> None:
+    def __init__(
+        self, *, timeout: tuple[float, float], ssl_context: ssl.SSLContext | None = None, **kwargs: Any
+    ) -> None:
         self._timeout = timeout
+        self._ssl_context = ssl_context
         super().__init__(**kwargs)
+
+    def _ours(self, url: str, verify: Any) -> bool:
+        return self._ssl_context is not None and verify is not False and url.lower().startswith("https")
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if self._ssl_context is not None and self._ours(request.url or "", verify):
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = self._ssl_context
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if self._ours(url, verify):
+            conn.ca_certs = None  # the context holds them already
+            conn.ca_cert_dir = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -82,6 +109,8 @@ def build_session(
     session = requests.Session()
     session.trust_env = False
     session.verify = trust_bundle(extra_ca)
+    context = create_urllib3_context()
+    context.load_verify_locations(cafile=session.verify)
     retry = Retry(
         total=3,
         connect=3,
@@ -92,11 +121,11 @@ def build_session(
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    adapter = _TimeoutAdapter(timeout=timeout, max_retries=retry, pool_maxsize=16)
+    adapter = _TimeoutAdapter(timeout=timeout, ssl_context=context, max_retries=retry, pool_maxsize=16)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if login_url is not None:
         # requests picks the longest matching prefix, so only the login host takes this adapter.
-        login = _LoginAdapter(login_url=login_url, timeout=timeout, max_retries=retry)
+        login = _LoginAdapter(login_url=login_url, timeout=timeout, ssl_context=context, max_retries=retry)
         session.mount(f"https://{login_domain.lower()}.salesforce.com/", login)
     return session
