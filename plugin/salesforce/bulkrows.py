@@ -22,7 +22,6 @@ compares both roads with the csv module on any text.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -41,21 +40,27 @@ def rest_datetime(value: str) -> str:
 
 
 class _Lines:
-    """The page's lines, with one line handed back for ``csv.reader`` to start from."""
+    """The page's lines, with lines handed back (in order) for ``csv.reader`` or the loop to read again."""
 
     def __init__(self, lines: Iterator[str]) -> None:
         self.lines = lines
-        self.pending: str | None = None
+        self.pending: list[str] = []  # reversed: the next line is last
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self.pending
-        if line is not None:
-            self.pending = None
-            return line
+        if self.pending:
+            return self.pending.pop()
         return next(self.lines)
+
+    def give_back(self, lines: list[str]) -> None:
+        self.pending.extend(reversed(lines))
+
+
+def _quoted(value: str) -> str:
+    """Minimal quoting of a value that holds no quote: quoted if it holds a comma, CR or LF."""
+    return f'"{value}"' if "," in value or "\n" in value or "\r" in value else value
 
 
 def convert_rows(
@@ -76,15 +81,14 @@ def convert_rows(
             or the page is not UTF-8 CSV.
     """
     width = len(columns)
-    lines = iter(fh)
-    slow = _Lines(lines)
-    reader = csv.reader(slow, strict=True)
-    scratch = io.StringIO()
-    writer = csv.writer(scratch, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    lines = _Lines(iter(fh))
+    reader = csv.reader(lines, strict=True)
     quotes, commas = 2 * width, width - 1
     fast = width > 1
     stamps = tuple(datetime_columns)
-    rows = deleted = 0
+    first = sink.rows
+    deleted = 0
+    next_batch = BATCH_ROWS
     out: list[str] = []
     try:
         header = next(reader, None)
@@ -97,19 +101,38 @@ def convert_rows(
             )
         for line in lines:
             row: list[str] | None = None
-            if fast and line[0] == '"' and line[-2:] == '"\n' and line.count('"') == quotes:
-                row = line[1:-2].split('","')
-                if len(row) != width:
-                    row = None
-            plain = row is not None and "\r" not in line
+            record = line
+            if fast and line[0] == '"':
+                found = line.count('"')
+                taken: list[str] | None = None
+                if found < quotes:
+                    # A value with a line break: gather its lines until the record's quotes are all there.
+                    taken = [line]
+                    for more in lines:
+                        taken.append(more)
+                        found += more.count('"')
+                        if found >= quotes:
+                            break
+                    record = "".join(taken)
+                if found == quotes and record[-2:] == '"\n':
+                    row = record[1:-2].split('","')
+                    if len(row) != width:
+                        row = None
+                if row is None and taken is not None:
+                    lines.give_back(taken[1:])  # not a record of that form: the csv module reads them
+                    record = line
             if row is None:
-                slow.pending = line
+                # Quotes inside values (or another form): the csv module reads the record, however many lines.
+                lines.give_back([line])
                 row = next(reader)
                 if len(row) != width:
                     raise SalesforceDataError(
                         f"A Bulk results row of {object_name} has {len(row)} values for {width} columns.",
                         object_name=object_name,
                     )
+                plain = False
+            else:
+                plain = True
             for i in stamps:
                 value = row[i]
                 if len(value) == 24 and value[23] == "Z" and value[10] == "T":
@@ -117,26 +140,26 @@ def convert_rows(
             if deleted_column is not None and row[deleted_column] == "true":
                 deleted += 1
             if plain:
-                if line.count(",") == commas:
+                # Exactly two quotes a value, all of them the record's own: no value holds a quote.
+                # (a lone CR ends a physical line when read with newline="", so a single line holds none)
+                if record is line and line.count(",") == commas:
                     out.append(",".join(row))
-                else:  # values with commas, and no quote or line break: quoted as they are
-                    out.append(",".join([f'"{v}"' if "," in v else v for v in row]))
+                else:  # commas or line breaks inside values: those are quoted, there is no quote to double
+                    out.append(",".join([_quoted(v) for v in row]))
             else:
-                writer.writerow(row)
-                out.append(scratch.getvalue()[:-2])
-                scratch.seek(0)
-                scratch.truncate()
-            if len(out) >= BATCH_ROWS:
                 sink.write_lines(out)
-                rows += len(out)
                 out = []
+                sink.write_cells([row])
+            if sink.rows + len(out) - first >= next_batch:
+                sink.write_lines(out)
+                out = []
+                next_batch += BATCH_ROWS
                 if on_batch is not None:
-                    on_batch(rows)
+                    on_batch(sink.rows - first)
         sink.write_lines(out)
-        rows += len(out)
     except (UnicodeDecodeError, csv.Error) as e:
         raise SalesforceDataError(f"A Bulk results page of {object_name} is not valid CSV: {e}") from e
-    return rows, deleted
+    return sink.rows - first, deleted
 
 
 def convert_page(

@@ -56,6 +56,25 @@ def render_cell(value: Any) -> str:
     return dump_json(value)
 
 
+class _Hashed(io.BufferedIOBase):
+    """The file's bytes on their way to disk, hashed as they pass: no second read of a big CSV."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 class CsvSink:
     """Writes one object's CSV (optionally gzip) and reports its sha256 when closed."""
 
@@ -64,8 +83,10 @@ class CsvSink:
         self.columns = list(columns)
         self.rows = 0
         self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0) if compress else None
-        target: IO[bytes] = self._raw if self._gz is None else self._gz  # type: ignore[assignment]
+        self._hashed = _Hashed(self._raw)
+        self._hash_valid = True  # until a rewind cuts bytes that were hashed
+        self._gz = gzip.GzipFile(fileobj=self._hashed, mode="wb", mtime=0) if compress else None
+        target: IO[bytes] = self._hashed if self._gz is None else self._gz  # type: ignore[assignment]
         self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
         self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         self._writer.writerow(self.columns)
@@ -104,12 +125,14 @@ class CsvSink:
         """Cut the CSV back to ``mark``: the rows written since are gone."""
         offset, rows = mark
         self._text.flush()
-        self._raw.truncate(offset)
-        self._raw.seek(offset)
+        if offset != self._raw.tell():
+            self._hash_valid = False  # the hashed bytes no longer are the file's: close() reads it again
+            self._raw.truncate(offset)
+            self._raw.seek(offset)
         self.rows = rows
 
     def close(self) -> str:
-        """Flush, fsync and return the sha256 of the file as written on disk."""
+        """Flush, fsync and return the sha256 of the file's bytes."""
         self._text.flush()
         self._text.detach()
         if self._gz is not None:
@@ -117,7 +140,7 @@ class CsvSink:
         self._raw.flush()
         os.fsync(self._raw.fileno())
         self._raw.close()
-        return sha256_file(self.path)
+        return self._hashed.digest.hexdigest() if self._hash_valid else sha256_file(self.path)
 
     def abort(self) -> None:
         with contextlib.suppress(ValueError):

@@ -246,3 +246,25 @@ def test_a_row_of_the_wrong_width_is_refused_on_either_road(tmp_path: Path) -> N
         with pytest.raises(SalesforceDataError, match=r"has [13] values for 2 columns"):
             convert_rows(io.StringIO('"Id","A"\n' + line, newline=""), ["Id", "A"], [], sink, object_name="X")
         sink.abort()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"1","two\nlines","x"\n"2","b","c"\n',  # gathered: a line break, no quote
+        '"1","a,\r\nb","x"\n"2","b","c"\n',  # CRLF and a comma inside a value
+        '"1","lone\rcr","x"\n',  # a lone CR also ends a physical line when read with newline=""
+        '"1","three\n\nlines",""\n"2","",""\n',  # an empty line inside a value
+        '"1","spans\nand ""quotes""","x"\n"2","b","c"\n',  # gathered, but quotes inside: the csv module
+        '"1","open\nline","x"\n"2","b","""q"""\n',  # gathering runs into the next record: given back
+    ],
+)
+def test_records_over_several_lines_convert_as_the_csv_module_reads_them(body: str, tmp_path: Path) -> None:
+    columns = ["Id", "A", "B"]
+    page = '"Id","A","B"\n' + body
+    expected, _ = _reference(page, columns, [], None)
+    sink = CsvSink(tmp_path / "out.csv", columns)
+    rows, _ = convert_rows(io.StringIO(page, newline=""), columns, [], sink, object_name="X")
+    sink.close()
+    assert rows == len(list(csv.reader(io.StringIO(page, newline="")))) - 1
+    assert (tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")

@@ -66,3 +66,21 @@ def test_any_text_survives_a_csv_round_trip(values: list[str]) -> None:
         sink.close()
         rows = read_back(Path(d) / "T.csv")
     assert [r[1] for r in rows[1:]] == values
+
+
+def test_the_sha256_is_of_the_bytes_on_disk_also_after_a_rewind(tmp_path: Path) -> None:
+    """The hash is taken as bytes pass (no second read); a rewind that cuts hashed bytes falls back
+    to reading the file, and a rewind to where the file already is changes nothing."""
+    for cut in (False, True):
+        sink = CsvSink(tmp_path / f"rewind-{cut}.csv", ["Id", "Name"])
+        sink.write({"Id": "1", "Name": "kept"})
+        mark = sink.mark()
+        sink.rewind(mark)  # a page's first try rewinds to where it starts: nothing cut
+        sink.write({"Id": "2", "Name": "cut" if cut else "kept too"})
+        if cut:
+            sink.rewind(mark)
+            sink.write({"Id": "2", "Name": "again"})
+        digest = sink.close()
+        data = sink.path.read_bytes()
+        assert digest == hashlib.sha256(data).hexdigest()
+        assert data.endswith(b"2,again\r\n" if cut else b"2,kept too\r\n")
