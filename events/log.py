@@ -103,6 +103,8 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
         return EventLogError(f"{prefix}events are append-only: record a new event instead of changing one")
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in message:
         return LogIntegrityError(f"{prefix}the file is not an SQLite database ({message})")
+    if isinstance(error, sqlite3.DatabaseError) and "malformed" in message:
+        return LogIntegrityError(f"{prefix}the file is damaged ({message})")
     return EventLogError(f"{prefix}{message}")
 
 

@@ -60,7 +60,17 @@ def _runtime(ctx: click.Context) -> Any:
     return JobRuntime(_home(ctx))
 
 
-@click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+class SfbackupGroup(click.Group):
+    """Our errors end any command as one ``Error: ...`` line with exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (PluginError, EventLogError) as e:
+            raise fail(str(e)) from e
+
+
+@click.group(cls=SfbackupGroup, help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="salesforce-backup-mcp", prog_name="sfbackup")
 @click.option(
     "--home",
@@ -507,10 +517,10 @@ def verify(ctx: click.Context, json_: bool) -> None:
 @click.pass_context
 def rebuild(ctx: click.Context, json_: bool) -> None:
     """Recompute the projections (job status, backup catalog) from the first event."""
-    from events import EventLog
+    from plugin.homelog import open_event_log
     from projections import ProjectionStore
 
-    with EventLog.open(config.events_path(_home(ctx))) as log:
+    with open_event_log(config.events_path(_home(ctx))) as log:
         store = ProjectionStore(log)
         store.rebuild()
         dump = store.dump()
