@@ -3,10 +3,14 @@ not recorded as a job that then fails (retryable) in its worker."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plugin.config import credentials_from_env
 from plugin.errors import ConfigError
+from plugin.jobs.options import validate_request
+from plugin.jobs.runtime import JobRuntime
 
 TOKEN = "00D000000000042!secret"
 
@@ -37,3 +41,18 @@ def test_an_instance_url_that_is_no_https_host_is_refused_naming_the_variable(ur
 )
 def test_usable_instance_urls_are_kept(url: str, clean: str) -> None:
     assert credentials_from_env({"SF_INSTANCE_URL": url, "SF_ACCESS_TOKEN": TOKEN}).instance_url == clean
+
+
+def test_a_missing_ca_bundle_is_refused_before_a_job_is_recorded(home: Path) -> None:
+    env = {
+        "SF_INSTANCE_URL": "https://example.my.salesforce.com",
+        "SF_ACCESS_TOKEN": TOKEN,
+        "SFBACKUP_CA_BUNDLE": str(home / "nope.pem"),
+    }
+    runtime = JobRuntime(home, env=env)
+    try:
+        with pytest.raises(ConfigError, match=r"SFBACKUP_CA_BUNDLE=.*nope\.pem is not a file"):
+            runtime.start_backup(validate_request(home=home), actor="test", spawn=False)
+        assert runtime.jobs(limit=5, offset=0)[1] == 0
+    finally:
+        runtime.close()

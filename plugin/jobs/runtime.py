@@ -161,6 +161,7 @@ class JobRuntime:
         """
         credentials = config.credentials_from_env(self.env)
         api_version = config.api_version(self.env)
+        config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
         org_id = self.resolve_org_id(credentials, api_version)
         job_id = new_job_id()
         # Resolved now, so the worker can tell a symlink put on the way later (options.recheck_backup_directory).
