@@ -37,6 +37,7 @@ from events.errors import (
     IdempotencyConflictError,
     InvalidEventError,
     LogIntegrityError,
+    StorageFullError,
     StoreBusyError,
 )
 from events.frozen import build
@@ -94,6 +95,11 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
         return StoreBusyError(
             f"{prefix}the event log stayed locked past the busy timeout ({message}); "
             "another process holds a long write transaction"
+        )
+    if isinstance(error, sqlite3.DatabaseError) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFullError(
+            f"{prefix}no room left for the event log ({message}); free space on that disk (or raise the quota), "
+            "then try again: nothing was recorded by this call"
         )
     if "hash chain broken" in message:
         return ChainError(f"{prefix}append does not link to the head of the hash chain")
