@@ -16,6 +16,7 @@ Quick start:
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sys
@@ -234,7 +235,11 @@ def _follow(runtime: Any, job_id: str, *, quiet: bool, ended: set[str] | None = 
         console=None,
     ) as bar:
         task = bar.add_task("requested", total=100)
-        while True:
+        for tick in itertools.count():
+            if tick % 5 == 4:
+                # A worker can die where its exit handler could not record it (a full disk): a reap once
+                # a second records it as soon as it can, or raises why it cannot, instead of waiting forever.
+                _recover(runtime)
             job = runtime.job(job_id)
             what = job.current_object or job.phase or job.status
             bar.update(task, completed=job.percent, description=f"{what} · {job.records} records · {job.files} files")
