@@ -2,6 +2,7 @@
 
 Quick start:
 
+\b
     sfbackup demo                 back up the bundled fake org through a real MCP client
     sfbackup serve                run the MCP server over stdio (what hosts start)
     sfbackup backup --type full   back up the org in SF_* variables, with a progress bar
