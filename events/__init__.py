@@ -8,6 +8,7 @@ from events.errors import (
     IdempotencyConflictError,
     InvalidEventError,
     LogIntegrityError,
+    StorageFullError,
     StoreBusyError,
     UnknownEventTypeError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "LogIntegrityError",
     "NewEvent",
     "RecordedEvent",
+    "StorageFullError",
     "StoreBusyError",
     "Transaction",
     "UnknownEventTypeError",

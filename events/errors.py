@@ -6,6 +6,7 @@ Tree::
     ├── ConcurrencyError             expected stream version did not match (stream_id, expected, actual)
     ├── IdempotencyConflictError     an event_id was reused for a different payload
     ├── StoreBusyError               the database stayed locked past the busy timeout
+    ├── StorageFullError             the disk (or quota) holding the database is full
     ├── UnknownEventTypeError        an event type missing from the vocabulary registry
     ├── InvalidEventError            a payload or stream line that cannot be encoded or decoded
     └── LogIntegrityError            the file is not a log we can trust (missing trigger, quick_check)
@@ -49,6 +50,10 @@ class StoreBusyError(EventLogError):
     With ``BEGIN IMMEDIATE`` everywhere this is a bug signal (a long write transaction somewhere),
     not something to retry forever.
     """
+
+
+class StorageFullError(EventLogError):
+    """SQLite could not grow the database or its WAL: nothing more is recorded until space is freed."""
 
 
 class UnknownEventTypeError(EventLogError):

@@ -39,6 +39,7 @@ from events.errors import (
     IdempotencyConflictError,
     InvalidEventError,
     LogIntegrityError,
+    StorageFullError,
     StoreBusyError,
 )
 from events.frozen import build
@@ -97,6 +98,11 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
             f"{prefix}the event log stayed locked past the busy timeout ({message}); "
             "another process holds a long write transaction"
         )
+    if isinstance(error, sqlite3.DatabaseError) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFullError(
+            f"{prefix}no room left for the event log ({message}); free space on that disk (or raise the quota), "
+            "then try again: nothing was recorded by this call"
+        )
     if "hash chain broken" in message:
         return ChainError(f"{prefix}append does not link to the head of the hash chain")
     if "wrong expected version" in message:
@@ -105,6 +111,8 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
         return EventLogError(f"{prefix}events are append-only: record a new event instead of changing one")
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in message:
         return LogIntegrityError(f"{prefix}the file is not an SQLite database ({message})")
+    if isinstance(error, sqlite3.DatabaseError) and "malformed" in message:
+        return LogIntegrityError(f"{prefix}the file is damaged ({message})")
     return EventLogError(f"{prefix}{message}")
 
 

@@ -2,6 +2,7 @@
 
 Quick start:
 
+\b
     sfbackup demo                 back up the bundled fake org through a real MCP client
     sfbackup serve                run the MCP server over stdio (what hosts start)
     sfbackup backup --type full   back up the org in SF_* variables, with a progress bar
@@ -16,6 +17,7 @@ Quick start:
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sys
@@ -60,7 +62,17 @@ def _runtime(ctx: click.Context) -> Any:
     return JobRuntime(_home(ctx))
 
 
-@click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+class SfbackupGroup(click.Group):
+    """Our errors end any command as one ``Error: ...`` line with exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (PluginError, EventLogError) as e:
+            raise fail(str(e)) from e
+
+
+@click.group(cls=SfbackupGroup, help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="salesforce-backup-mcp", prog_name="sfbackup")
 @click.option(
     "--home",
@@ -224,7 +236,11 @@ def _follow(runtime: Any, job_id: str, *, quiet: bool, ended: set[str] | None = 
         console=None,
     ) as bar:
         task = bar.add_task("requested", total=100)
-        while True:
+        for tick in itertools.count():
+            if tick % 5 == 4:
+                # A worker can die where its exit handler could not record it (a full disk): a reap once
+                # a second records it as soon as it can, or raises why it cannot, instead of waiting forever.
+                _recover(runtime)
             job = runtime.job(job_id)
             what = job.current_object or job.phase or job.status
             bar.update(task, completed=job.percent, description=f"{what} · {job.records} records · {job.files} files")
@@ -507,10 +523,10 @@ def verify(ctx: click.Context, json_: bool) -> None:
 @click.pass_context
 def rebuild(ctx: click.Context, json_: bool) -> None:
     """Recompute the projections (job status, backup catalog) from the first event."""
-    from events import EventLog
+    from plugin.homelog import open_event_log
     from projections import ProjectionStore
 
-    with EventLog.open(config.events_path(_home(ctx))) as log:
+    with open_event_log(config.events_path(_home(ctx))) as log:
         store = ProjectionStore(log)
         store.rebuild()
         dump = store.dump()

@@ -7,6 +7,7 @@ events, manifests, logs or tool answers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +97,18 @@ class Credentials:
         return f"{self.kind} auth as {who} at {where}"
 
 
+# A DNS name (labels of letters, digits, inner hyphens) or an IPv6 literal (urlsplit drops its brackets).
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]*:[0-9a-f:.]*")
+
+
 def _clean_instance_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parts = urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number: urllib raises only when asked
+        port_ok = False
+    if parts.scheme != "https" or not _HOST.fullmatch(parts.hostname or "") or not port_ok:
         raise ConfigError(f"SF_INSTANCE_URL={raw!r} is not an https URL like https://acme.my.salesforce.com; fix it.")
     return f"https://{parts.netloc}"
 

@@ -2,6 +2,7 @@
 
 PluginError
 ├── ConfigError          environment or arguments are unusable; the message says what to set
+├── HomeError            SFBACKUP_HOME cannot be created or written, or its events.db cannot be trusted
 ├── BackupRequestError   a salesforce_backup argument is invalid
 ├── JobNotFoundError     no job with that id in the event log
 ├── JobStateError        the job's state does not allow it (cancel a finished job, resume a running one)
@@ -18,6 +19,10 @@ class PluginError(Exception):
 
 class ConfigError(PluginError):
     """The environment lacks or garbles a setting."""
+
+
+class HomeError(PluginError):
+    """The home folder or its event log cannot be used; the message names the folder and the way out."""
 
 
 class BackupRequestError(PluginError):

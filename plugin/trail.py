@@ -14,6 +14,7 @@ from pathlib import Path
 from events import EventLog, Follower, RecordedEvent
 from events.ids import job_stream
 from plugin.errors import JobNotFoundError
+from plugin.homelog import open_event_log
 from projections import job_status
 from projections.audit import JobOrigin, Selection, Selector, job_origins, select
 from projections.job_status import JobStatus
@@ -41,7 +42,7 @@ def trail(
     stream = None if selection.job_id is None else job_stream(selection.job_id)
     selector = Selector(selection)
     status: JobStatus | None = None
-    with EventLog.open(path) as log:
+    with open_event_log(path) as log:
         if stream is not None:
             history = log.read_stream(stream)
         elif selection.org_id is not None:
@@ -70,7 +71,7 @@ def trail(
 
 def origins(path: Path, *, org_id: str | None = None) -> list[tuple[JobOrigin, JobStatus]]:
     """Who started each job (optionally only one org's), in request order, with its status."""
-    with EventLog.open(path) as log:
+    with open_event_log(path) as log:
         history = log.read_all()
     if org_id is not None:
         history = select(history, Selection(org_id=org_id))
@@ -84,7 +85,7 @@ def job_audit(path: Path, job_id: str) -> tuple[JobOrigin, JobStatus, list[Recor
     Raises:
         JobNotFoundError: the log has no ``job.requested`` for this id.
     """
-    with EventLog.open(path) as log:
+    with open_event_log(path) as log:
         history = log.read_stream(job_stream(job_id))
     found = job_origins(history)
     if not found:

@@ -16,13 +16,13 @@ from events import EventLog, EventLogError
 from events.anchors import Anchor, AnchorCheck, check_anchor
 from events.chain import GENESIS_HASH
 from plugin import config
+from plugin.homelog import RESTORE
 from plugin.salesforce.manifest import MANIFEST_NAME
 
 UNUSABLE_MANIFEST = (
     "Every manifest sfbackup writes records the log head, so this one was edited or is not sfbackup's: "
     "compare the folder with your copies of it, and move it out of backups/ if it is not a backup"
 )
-RESTORE = "Copy the file aside for inspection, restore events.db from a backup copy, then run `sfbackup rebuild`."
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,9 @@ def test_serve_refuses_a_port_without_http() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "9000"])
     assert result.exit_code == 1
     assert "--port only applies with --http" in result.output
+
+
+def test_root_help_keeps_the_quick_start_one_command_a_line() -> None:
+    out = invoke("--help")
+    assert "    sfbackup demo                 back up the bundled fake org through a real MCP client\n" in out
+    assert "    sfbackup verify               audit the event log" in out

@@ -155,6 +155,13 @@ def _org_id(settings: dict[str, Any], root: Path) -> str:
     text = str(raw)
     if not text.startswith("00D") or len(text) not in (15, 18) or not text.isalnum():
         raise FakeOrgError(f"org.json org_id {text!r} is not a 15/18-char id starting with 00D")
+    # Salesforce's 18-char form carries a checksum of the first 15; a wrong one would make the
+    # identity the fake serves disagree with the org id inside its session tokens.
+    if to18(text[:15]) != to18(text):
+        raise FakeOrgError(
+            f"org.json org_id {text!r} has a wrong 18-char checksum: "
+            f"write {to18(text[:15])!r} or the 15-char {text[:15]!r}"
+        )
     return to18(text)
 
 

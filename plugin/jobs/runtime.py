@@ -30,6 +30,7 @@ from events.ids import job_stream, new_job_id
 from events.vocabulary import JobFailed, JobRequested
 from plugin import config
 from plugin.errors import JobNotFoundError
+from plugin.homelog import open_event_log
 from plugin.jobs import cleanup, control, leases, recovery
 from plugin.jobs.options import BackupOptions
 from plugin.jobs.settings import WORKER_START_SECONDS, RuntimeSettings
@@ -83,9 +84,8 @@ class JobRuntime:
         self.home = home
         self.env = dict(os.environ if env is None else env)
         self.settings = settings or RuntimeSettings.from_env(self.env)
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._owns_log = log is None
-        self.log = EventLog.open(config.events_path(home)) if log is None else log
+        self.log = open_event_log(config.events_path(home)) if log is None else log
         self.store = ProjectionStore(self.log)
         leases.ensure_table(self.log)
         self._lock = threading.RLock()
@@ -161,6 +161,7 @@ class JobRuntime:
         """
         credentials = config.credentials_from_env(self.env)
         api_version = config.api_version(self.env)
+        config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
         org_id = self.resolve_org_id(credentials, api_version)
         job_id = new_job_id()
         # Resolved now, so the worker can tell a symlink put on the way later (options.recheck_backup_directory).

@@ -170,6 +170,7 @@ def test_package_exports_are_pinned() -> None:
         "LogIntegrityError",
         "NewEvent",
         "RecordedEvent",
+        "StorageFullError",
         "StoreBusyError",
         "Transaction",
         "UnknownEventTypeError",

@@ -244,3 +244,14 @@ def test_tracer_sees_begin_immediate_for_writes(db_path: Path) -> None:
         log.append("job-a", [_progress(1)], expected_version=0)
     assert statements[0] == "BEGIN IMMEDIATE"
     assert statements[-1] == "COMMIT"
+
+
+def test_a_full_disk_is_a_storage_full_error_saying_to_free_space(log: EventLog) -> None:
+    from events import StorageFullError
+
+    with log.write_transaction() as tx:
+        pages = tx.execute("PRAGMA page_count")[0]["page_count"]
+        tx.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLITE_FULL, as on a full disk
+    with pytest.raises(StorageFullError, match=r"no room left for the event log .*free space on that disk"):
+        for i in range(200):
+            log.append(f"job-{i}", [encode(JobProgress(percent=1, current_object="x" * 4000))], expected_version=0)

@@ -383,3 +383,11 @@ def test_id_range_count_matches_query_over_archived_file_rows_and_generated_rows
     assert count == len(rows) == len(expected)
     assert [r["Id"] for r in rows] == expected
     assert any(r["IsArchived"] for r in everything) and any(r["IsDeleted"] for r in everything[5:])
+
+
+def test_org_id_with_a_wrong_checksum_is_refused(tmp_path: Path) -> None:
+    root = generated_org(
+        tmp_path / "o", {"Account": {"count": 1}}, objects=("Account",), extra={"org_id": "00D5g000004NASTYEA"}
+    )
+    with pytest.raises(FakeOrgError, match=r"wrong 18-char checksum: write '00D5g000004NASTEA4'"):
+        load_org(root)
