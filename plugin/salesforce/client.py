@@ -181,6 +181,15 @@ def translate_errors(object_name: str | None = None, *, can_relogin: bool = True
             code="TLS_ERROR",
             object_name=object_name,
         ) from e
+    except requests.exceptions.ConnectionError as e:
+        raise SalesforceNetworkError(
+            f"Could not connect to Salesforce ({type(e).__name__}: {e}). Check that SF_INSTANCE_URL (or "
+            "SF_LOGIN_URL / SF_DOMAIN for logins) names the org and that this machine can reach it; the job "
+            "can be resumed once it can.",
+            code="NETWORK_ERROR",
+            retryable=True,
+            object_name=object_name,
+        ) from e
     except requests.exceptions.RequestException as e:
         raise SalesforceNetworkError(
             f"Network error talking to Salesforce: {type(e).__name__}: {e}",
