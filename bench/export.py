@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 DESCRIBES = ROOT / "fixtures" / "orgs" / "demo" / "describe"
 VOLUME = {"Account": 60_000, "Contact": 60_000, "Case": 50_000, "Lead": 30_000, "Opportunity": 1_000_000}
-THRESHOLD = 50_000  # the product's default SFBACKUP_BULK_THRESHOLD
+THRESHOLD = 10_000  # the product's default SFBACKUP_BULK_THRESHOLD
 _NEXT = re.compile(rb'"nextRecordsUrl"\s*:\s*"([^"]+)"')
 
 

@@ -177,7 +177,7 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
 class ExportSettings:
     """Tuning of the record export (README "Export tuning"); defaults suit a production org."""
 
-    bulk_threshold: int = 50_000  # objects with at least this many records go through Bulk API 2.0
+    bulk_threshold: int = 10_000  # objects with at least this many records go through Bulk API 2.0
     bulk_poll_timeout: float = 1800.0  # seconds a Bulk job may stay unfinished before it counts as stuck
     api_reserve: float = 0.10  # share of the org's daily API requests the backup never uses
 
@@ -196,7 +196,7 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
 
 
 def export_settings(env: Mapping[str, str] | None = None) -> ExportSettings:
-    """``SFBACKUP_BULK_THRESHOLD`` (records, default 50000; 0 = Bulk for every object Bulk supports),
+    """``SFBACKUP_BULK_THRESHOLD`` (records, default 10000; 0 = Bulk for every object Bulk supports),
     ``SFBACKUP_BULK_POLL_TIMEOUT`` (seconds, default 1800), ``SFBACKUP_API_RESERVE`` (percent of the
     daily API limit left untouched, default 10; 0 = none).
 
@@ -205,7 +205,7 @@ def export_settings(env: Mapping[str, str] | None = None) -> ExportSettings:
     """
     env = os.environ if env is None else env
     hint = "a whole number of records (e.g. 50000)"
-    threshold = _number(env, "SFBACKUP_BULK_THRESHOLD", 50_000, low=0, high=1e12, hint=hint)
+    threshold = _number(env, "SFBACKUP_BULK_THRESHOLD", 10_000, low=0, high=1e12, hint=hint)
     if threshold != int(threshold):
         raise ConfigError(f"SFBACKUP_BULK_THRESHOLD={env['SFBACKUP_BULK_THRESHOLD']!r} is not {hint}; fix or unset it.")
     timeout = _number(env, "SFBACKUP_BULK_POLL_TIMEOUT", 1800.0, low=0.1, high=7 * 86400, hint="seconds (e.g. 1800)")

@@ -105,7 +105,7 @@ def test_limits_and_networks_stop_the_job_while_api_errors_do_not() -> None:
 
 
 def test_export_settings_come_from_the_environment_with_production_defaults() -> None:
-    assert export_settings({}) == ExportSettings(bulk_threshold=50_000, bulk_poll_timeout=1800.0, api_reserve=0.10)
+    assert export_settings({}) == ExportSettings(bulk_threshold=10_000, bulk_poll_timeout=1800.0, api_reserve=0.10)
     env = {"SFBACKUP_BULK_THRESHOLD": "0", "SFBACKUP_BULK_POLL_TIMEOUT": "2.5", "SFBACKUP_API_RESERVE": "25"}
     assert export_settings(env) == ExportSettings(bulk_threshold=0, bulk_poll_timeout=2.5, api_reserve=0.25)
 
