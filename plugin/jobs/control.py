@@ -28,7 +28,8 @@ def cancel(
     actor: str = "mcp",
     correlation_id: str | None = None,
 ) -> JobStatus:
-    """Record ``job.cancel_requested``; a job without a worker (queued, interrupted) is cancelled at once.
+    """Record ``job.cancel_requested``; a job without a worker (queued, interrupted, or failed retryably
+    and waiting for a resume) is cancelled at once, and the cleanup then removes its ``.partial`` folder.
 
     A running worker sees the request within 0.1 s and stops within about a second; one that
     does not is stopped by force after ``SFBACKUP_CANCEL_GRACE`` (``job.cancelled{forced: true}``).
@@ -36,7 +37,7 @@ def cancel(
 
     Raises:
         JobNotFoundError: no such job.
-        JobStateError: the job has already ended.
+        JobStateError: the job has already ended (a retryable failure waiting for a resume has not).
     """
     with runtime._lock:
         with runtime.log.write_transaction() as tx:
@@ -44,7 +45,7 @@ def cancel(
             if state is None:
                 raise JobNotFoundError(job_id)
             status = state.status
-            if status.status in ENDED:
+            if status.status in ENDED and not resumable(status):
                 raise JobStateError(
                     f"Job {job_id} has already {'been ' if status.status == 'cancelled' else ''}"
                     f"{status.status} (at {status.finished_at}); there is nothing to cancel. Start a new "
@@ -57,8 +58,8 @@ def cancel(
                 if correlation_id is not None:
                     extra["request"] = correlation_id
                 events = [system_event(state, JobCancelRequested(reason=reason), actor=actor, **extra)]
-                if status.status in RESUMABLE or leases.get(tx, job_id) is None:
-                    # Nobody runs it (queued or interrupted): it is cancelled as soon as asked.
+                if status.status in RESUMABLE or resumable(status) or leases.get(tx, job_id) is None:
+                    # Nobody runs it (queued, interrupted, failed waiting for a resume): cancelled at once.
                     events.append(system_event(state, JobCancelled(forced=False), actor=actor, **extra))
                 tx.append(job_stream(job_id), events, expected_version=state.version)
         return runtime.job(job_id)

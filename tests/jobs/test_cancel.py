@@ -191,3 +191,22 @@ def test_settings_are_checked_with_messages_naming_the_variable() -> None:
     ]:
         with pytest.raises(ConfigError, match=message):
             RuntimeSettings.from_env(env)
+
+
+def test_a_job_failed_retryably_can_be_cancelled_instead_of_resumed_and_its_partial_folder_goes(home: Path) -> None:
+    with fake_org() as fake:
+        rt = runtime(home, fake)
+        fake.add_fault({"action": "rate_limit", "after": 8})
+        job = rt.start_backup(options(home)).job_id
+        wait_until(lambda: ended(rt, job), what="the limited job to fail")
+        failed = rt.job(job)
+        assert failed.status == "failed" and failed.error is not None and failed.error.retryable
+        partial = Path((failed.backup_directory or "") + ".partial")
+        assert partial.is_dir()
+        cancelled = rt.cancel(job, reason="not needed after all")
+        assert cancelled.status == "cancelled"
+        assert types(rt, job)[-2:] == ["job.cancel_requested", "job.cancelled"]
+        wait_until(lambda: cleaned(rt, job) and not partial.exists(), what="the cleanup of the partial folder")
+        with pytest.raises(JobStateError, match="has already been cancelled"):
+            rt.cancel(job)
+        rt.close()
