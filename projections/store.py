@@ -16,12 +16,12 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from events import EventLog, Transaction
+from events import EventLog, EventLogError, Transaction
 from events.records import EventRow
 from projections import catalog as catalog_fold
 from projections import job_status
 from projections.catalog import BackupEntry
-from projections.errors import RewrittenLogError
+from projections.errors import ProjectionError, RewrittenLogError
 from projections.job_status import JobStatus
 
 # Bump when the fold or the table shapes change: a stored checkpoint of another version makes the
@@ -215,6 +215,30 @@ class ProjectionStore:
             if len(rows) < BATCH:
                 return applied
             position = rows[-1][0]
+
+    def follow_in(self, tx: Transaction, *, most: int = BATCH) -> int:
+        """Best-effort catch-up inside a writer's own transaction (a worker recording progress).
+
+        The rows then commit with the events, so readers find the projections current and only read,
+        instead of each taking the write lock and an fsync to fold the workers' events. Does nothing
+        when the projections are more than ``most`` events behind or need a rebuild (readers do that,
+        in batches), and never fails the writer: an event that cannot be applied is rolled back to a
+        savepoint, left for a reader's ``catch_up`` to report. Returns the events applied.
+        """
+        tx.execute("SAVEPOINT projections_follow")
+        applied = 0
+        try:
+            position = self._checked_position(tx)
+            if position is not None:
+                rows, last_hash = tx.read_rows(after=position, limit=most + 1)
+                if len(rows) <= most:
+                    self._apply_batch(tx, rows, last_hash)
+                    applied = len(rows)
+        except (ProjectionError, EventLogError):
+            tx.execute("ROLLBACK TO projections_follow")
+            applied = 0
+        tx.execute("RELEASE projections_follow")
+        return applied
 
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""

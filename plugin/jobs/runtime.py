@@ -196,6 +196,9 @@ class JobRuntime:
                 tx.append(job_stream(job_id), [event], expected_version=0)
                 attempt = self.claim_in(tx, job_id, 1)
                 busy = leases.held(tx, time.time())
+                # The projections take the new job in this same transaction: one commit (one fsync)
+                # before the answer, and the read below finds them current instead of writing again.
+                self.store.catch_up_in(tx)
             return BackupStart(self.job(job_id), attempt, workers_busy=busy)
 
     def start_backup(

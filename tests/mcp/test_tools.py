@@ -221,3 +221,47 @@ def test_a_bug_is_an_error_that_names_no_internals(
     assert "Internal error (RuntimeError) in salesforce_backup_status" in text(result)
     assert "00Dsecret" not in text(result)
     assert "00Dsecret" in caplog.text  # the traceback is logged on the server side
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+@pytest.mark.parametrize("model", [StatusResult, CancelResult, EventsResult, BackupListResult, StartResult])
+def test_published_schemas_inline_their_models_and_have_no_branches(model: Any) -> None:
+    schema = model.model_json_schema()
+    assert (_refs(schema), _any_ofs(schema), "$defs" in schema) == ([], [], False)
+
+
+def test_the_inlined_status_schema_still_checks_every_field_of_a_job() -> None:
+    """Inlining must not loosen the schema: every field keeps its type, in ``job`` and in ``jobs`` alike."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(StatusResult.model_json_schema())
+    full = StatusResult.model_json_schema()["properties"]["job"]["properties"]
+    view = {"job_id": "j", "status": "failed", "resource_uri": "backup://jobs/j"}
+    error = {"code": "E", "message": "m", "retryable": True}
+    for good in (
+        {"job": view},
+        {"job": None},
+        {"jobs": [view, view | {"error": error}]},
+        {"job": view | {"error": None}},
+    ):
+        assert list(validator.iter_errors(good)) == []
+    for field in full:
+        for where in ("job", "jobs"):
+            wrong = view | {field: [1]}
+            doc = {"job": wrong} if where == "job" else {"jobs": [view, wrong]}
+            assert list(validator.iter_errors(doc)), (field, where)
+    for bad in (
+        {"job": {"status": "failed", "resource_uri": "u"}},  # job_id is required
+        {"job": view | {"error": {"retryable": "yes"}}},
+        {"job": view | {"error": "E"}},
+        {"job": "j"},
+        {"jobs": [None]},
+    ):
+        assert list(validator.iter_errors(bad)), bad
