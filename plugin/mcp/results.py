@@ -133,6 +133,62 @@ class JobView(Answer):
         return line
 
 
+class JobSummary(Answer):
+    """One job in a page of jobs: what a listing needs; ``salesforce_backup_status(job_id)`` has the rest.
+
+    Fewer fields than ``JobView`` because clients validate every field of every job on the page.
+    """
+
+    job_id: str
+    status: str = Field(description="requested | running | completed | failed | cancelled | interrupted")
+    phase: str | None = None
+    backup_type: str | None = None
+    org_id: str | None = None
+    percent: int = 0
+    records: int = 0
+    files: int = 0
+    bytes: int = 0
+    requested_at: str | None = None
+    finished_at: str | None = None
+    backup_directory: str | None = None
+    error: JobError | None = None
+    resource_uri: str
+
+    @classmethod
+    def of(cls, job: JobStatus) -> JobSummary:
+        error = job.error
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            phase=job.phase,
+            backup_type=job.backup_type,
+            org_id=job.org_id,
+            percent=job.percent,
+            records=job.records,
+            files=job.files,
+            bytes=job.bytes,
+            requested_at=job.requested_at,
+            finished_at=job.finished_at,
+            backup_directory=job.backup_directory,
+            error=None
+            if error is None
+            else JobError(code=error.code, message=error.message, retryable=error.retryable),
+            resource_uri=job_uri(job.job_id),
+        )
+
+    def text(self) -> str:
+        line = f"Job {self.job_id}: {self.status}"
+        if self.phase and self.status in ("requested", "running"):
+            line += f" ({self.phase}, {self.percent}%)"
+        line += f", {self.backup_type}" if self.backup_type else ""
+        line += f"; {self.records} records, {self.files} files, {self.bytes} bytes"
+        if self.backup_directory:
+            line += f"; folder {self.backup_directory}"
+        if self.error and self.error.message:
+            line += f"\nError {self.error.code}: {self.error.message}"
+        return line
+
+
 class StartResult(Answer):
     job_id: str
     status: str
@@ -149,10 +205,10 @@ class StartResult(Answer):
 
 
 class StatusResult(Answer):
-    """One job in full (``job``), or a page of jobs newest first (``jobs``)."""
+    """One job in full (``job``), or a page of jobs newest first (``jobs``, each a summary)."""
 
     job: JobView | None = None
-    jobs: list[JobView] = Field(default_factory=list)
+    jobs: list[JobSummary] = Field(default_factory=list)
     total: int = 0
     offset: int = 0
     limit: int = 0
@@ -163,7 +219,10 @@ class StatusResult(Answer):
             return self.job.text()
         if not self.jobs:
             return "No backup jobs yet. Start one with salesforce_backup."
-        head = f"{self.total} job(s); showing {self.offset + 1}-{self.offset + len(self.jobs)} newest first."
+        head = (
+            f"{self.total} job(s); showing {self.offset + 1}-{self.offset + len(self.jobs)} newest first "
+            '(details of one: salesforce_backup_status(job_id="...")).'
+        )
         tail = f"\nMore: call again with offset={self.next_offset}." if self.next_offset is not None else ""
         return head + "\n" + "\n".join(j.text() for j in self.jobs) + tail
 

@@ -29,6 +29,7 @@ from plugin.jobs.runtime import BackupStart, JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
+    JobSummary,
     JobView,
     StartResult,
     StatusResult,
@@ -240,7 +241,7 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 return StatusResult(job=JobView.of(runtime.job(job_id)), total=1, limit=1)
             jobs, total = runtime.jobs(limit=limit, offset=offset)
             return StatusResult(
-                jobs=[JobView.of(j) for j in jobs],
+                jobs=[JobSummary.of(j) for j in jobs],
                 total=total,
                 offset=offset,
                 limit=limit,
