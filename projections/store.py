@@ -30,6 +30,7 @@ PROJECTION_VERSION = 2  # 2: job_status.files_total (job.progress v2)
 PROJECTIONS = ("job_status", "backup_catalog")
 BATCH = 500  # events per catch-up transaction: short, so writers are not kept waiting
 REBUILD_PAGE = 5000  # events per read inside the one rebuild transaction
+READ_CACHE = 256  # distinct reads remembered between two commits
 
 _JOB_COLUMNS = tuple(f.name for f in fields(JobStatus))
 _ENTRY_COLUMNS = tuple(f.name for f in fields(BackupEntry))
@@ -157,6 +158,10 @@ class ProjectionStore:
         # The log's commit stamp (and the projection version) when this store last found itself
         # current: while it is unchanged, nothing can have been appended.
         self._current_at: tuple[int, int, int] | None = None
+        # Results of reads made since the stamp in _current_at: while it holds, nothing was committed
+        # by anyone, so the same read gives the same rows (a status poll is then a PRAGMA and a lookup).
+        self._reads: dict[tuple[Any, ...], Any] = {}
+        self._reads_at: tuple[int, int, int] | None = None
         existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not set(PROJECTIONS) <= existing:
             with log.write_transaction() as tx:
@@ -327,19 +332,34 @@ class ProjectionStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _fresh(self) -> None:
+        """Catch up; forget the remembered reads if anything was committed since they were made."""
+        self.catch_up()
+        if self._reads_at != self._current_at or len(self._reads) >= READ_CACHE:
+            self._reads.clear()
+            self._reads_at = self._current_at
+
+    def _read(self, key: tuple[Any, ...], sql: str, params: tuple[Any, ...]) -> tuple[JobStatus, ...]:
+        """Jobs by ``sql`` after catching up, answered from the last identical read while nothing was committed.
+
+        The stamp is taken before the rows are read, so a remembered result is never older than its
+        stamp; any commit since (by this connection or another process) moves the stamp and clears them.
+        """
+        self._fresh()
+        jobs: tuple[JobStatus, ...] | None = self._reads.get(key)
+        if jobs is None:
+            jobs = self._reads[key] = tuple(_job_from_row(row) for row in self._log.query(sql, params))
+        return jobs
+
     def job(self, job_id: str) -> JobStatus | None:
         """The status of one job (after catching up), or None if the log has no such job."""
-        self.catch_up()
-        rows = self._log.query("SELECT * FROM job_status WHERE job_id = ?", (job_id,))
-        return _job_from_row(rows[0]) if rows else None
+        found = self._read(("job", job_id), "SELECT * FROM job_status WHERE job_id = ?", (job_id,))
+        return found[0] if found else None
 
     def jobs(self, *, limit: int = 20, offset: int = 0) -> list[JobStatus]:
         """Jobs newest first (by the position of their first event)."""
-        self.catch_up()
-        rows = self._log.query(
-            "SELECT * FROM job_status ORDER BY first_position DESC LIMIT ? OFFSET ?", (limit, offset)
-        )
-        return [_job_from_row(row) for row in rows]
+        sql = "SELECT * FROM job_status ORDER BY first_position DESC LIMIT ? OFFSET ?"
+        return list(self._read(("jobs", limit, offset), sql, (limit, offset)))
 
     def find_jobs(
         self,
@@ -384,9 +404,12 @@ class ProjectionStore:
         return [_job_from_row(row) for row in rows]
 
     def count_jobs(self) -> int:
-        """Number of jobs in the log."""
-        self.catch_up()
-        return int(self._log.query("SELECT COUNT(*) AS n FROM job_status")[0]["n"])
+        """Number of jobs in the log (remembered, like the reads above, until the next commit)."""
+        self._fresh()
+        count: int | None = self._reads.get(("count_jobs",))
+        if count is None:
+            count = self._reads[("count_jobs",)] = int(self._log.query("SELECT COUNT(*) AS n FROM job_status")[0]["n"])
+        return count
 
     def backups(self, *, limit: int = 20, offset: int = 0, org_id: str | None = None) -> list[BackupEntry]:
         """Completed backups newest first, optionally of one org."""

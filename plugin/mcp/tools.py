@@ -8,7 +8,6 @@ signatures, so the input schema advertises them and the SDK refuses bad input be
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from events import EventLogError
@@ -29,13 +28,13 @@ from plugin.jobs.runtime import BackupStart, JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
-    JobSummary,
     JobView,
     StartResult,
     StatusResult,
     job_uri,
     next_offset,
 )
+from plugin.mcp.status_answers import job_answer, page_answer, prepare, respond
 from plugin.trail import ENDED_STATUSES
 
 if TYPE_CHECKING:
@@ -141,14 +140,7 @@ async def wait_for_job(
 
 def answer(model: BaseModel, text: str) -> CallToolResult:
     """A readable text part first, then the same data as JSON, plus structured content."""
-    data = model.model_dump(mode="json")
-    return CallToolResult(
-        content=[
-            TextContent(type="text", text=text),
-            TextContent(type="text", text=json.dumps(data, ensure_ascii=False)),
-        ],
-        structured_content=data,
-    )
+    return respond(prepare(model, text))
 
 
 def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
@@ -234,19 +226,18 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         )
         return answer(result, result.text())
 
-    def read_status(job_id: str | None, limit: int, offset: int) -> StatusResult:
+    def read_status(job_id: str) -> StatusResult:
+        with tool_errors("salesforce_backup_status"):
+            return StatusResult(job=JobView.of(holder.get().job(job_id)), total=1, limit=1)
+
+    def read_answer(job_id: str | None, limit: int, offset: int) -> CallToolResult:
+        """The answer without waiting, made once per state of the job or page (status_answers)."""
         with tool_errors("salesforce_backup_status"):
             runtime = holder.get()
             if job_id:
-                return StatusResult(job=JobView.of(runtime.job(job_id)), total=1, limit=1)
+                return respond(job_answer(runtime.job(job_id)))
             jobs, total = runtime.jobs(limit=limit, offset=offset)
-            return StatusResult(
-                jobs=[JobSummary.of(j) for j in jobs],
-                total=total,
-                offset=offset,
-                limit=limit,
-                next_offset=next_offset(offset, len(jobs), total),
-            )
+            return respond(page_answer(tuple(jobs), total, offset, limit))
 
     @tool("salesforce_backup_status", "Backup job status", READ)
     async def salesforce_backup_status(
@@ -270,11 +261,10 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         """
         wanted = job_id.strip() if job_id and job_id.strip() else None
         if not wait_seconds:
-            result = await anyio.to_thread.run_sync(read_status, wanted, limit, offset)
-            return answer(result, result.text())
+            return await anyio.to_thread.run_sync(read_answer, wanted, limit, offset)
         if wanted is None:
             raise ToolError("wait_seconds needs a job_id: it waits for one job to end.")
-        result = await wait_for_job(plugin, ctx, wanted, wait_seconds, lambda: read_status(wanted, 1, 0))
+        result = await wait_for_job(plugin, ctx, wanted, wait_seconds, lambda: read_status(wanted))
         text = result.text()
         if result.job is not None and result.job.status in ("requested", "running"):
             text += f"\nStill {result.job.status} after {wait_seconds:g} s; call again to keep waiting."

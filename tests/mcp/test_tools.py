@@ -267,3 +267,22 @@ def test_the_inlined_status_schema_still_checks_every_field_of_a_job() -> None:
         {"jobs": [None]},
     ):
         assert list(validator.iter_errors(bad)), bad
+
+
+def test_a_status_answer_is_made_once_per_state_of_the_job() -> None:
+    import dataclasses
+
+    from plugin.mcp.status_answers import job_answer, page_answer
+    from projections import JobStatus
+
+    running = JobStatus(job_id="j", status="running", phase="exporting", percent=10)
+    first = job_answer(running)
+    assert job_answer(JobStatus(job_id="j", status="running", phase="exporting", percent=10)) is first
+    later = job_answer(dataclasses.replace(running, percent=60))
+    assert (first[0]["job"]["percent"], later[0]["job"]["percent"]) == (10, 60)
+    assert "60%" in later[1] and json.loads(later[2]) == later[0]
+    page = page_answer((running,), 3, 0, 1)
+    assert (page[0]["jobs"][0]["percent"], page[0]["next_offset"], page[0]["total"]) == (10, 1, 3)
+    assert (
+        page_answer((dataclasses.replace(running, status="completed"),), 3, 0, 1)[0]["jobs"][0]["status"] == "completed"
+    )

@@ -279,3 +279,28 @@ def test_an_event_that_cannot_be_folded_never_fails_the_writer(log: EventLog) ->
     with pytest.raises(PoisonEventError) as raised:
         store.catch_up()
     assert raised.value.position == 2
+
+
+def test_reads_are_remembered_until_anyone_commits(log: EventLog, tmp_path: Path) -> None:
+    store = ProjectionStore(log)
+    _request(log, "a")
+    store.catch_up()
+    statements: list[str] = []
+    log._require_conn().set_trace_callback(statements.append)
+    first = store.job("a")
+    assert first is not None and first.status == "requested"
+    assert (store.job("a"), store.jobs(limit=5), store.jobs(limit=5), store.count_jobs()) == (
+        first,
+        [first],
+        [first],
+        1,
+    )
+    reads = [s for s in statements if "FROM job_status" in s]
+    assert len(reads) == 3  # one per distinct read: the job, the page, the count
+    with EventLog.open(log.path) as other:  # another process's commit ...
+        other.append(job_stream("a"), [encode(JobStarted(attempt=1, objects_total=2))], expected_version=1)
+        _request(other, "b")
+    job = store.job("a")  # ... is seen at once
+    assert job is not None and (job.status, job.objects_total) == ("running", 2)
+    assert [j.job_id for j in store.jobs(limit=5)] == ["b", "a"] and store.count_jobs() == 2
+    log._require_conn().set_trace_callback(None)
