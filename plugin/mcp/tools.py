@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_PAGE = 200
 MAX_OFFSET = 1_000_000_000
 MAX_WAIT = 50.0  # hosts cut tool calls at about 60 s
+SPAWN_AFTER = 0.05  # seconds a new job's worker waits for the answer to leave (it takes about 1-10 ms)
 JobId = Annotated[str, Field(min_length=1, max_length=64, description="A job id, as salesforce_backup returned it")]
 OrgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", description="A 15- or 18-character org id")]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}")]
@@ -71,18 +73,22 @@ def tool_errors(tool: str) -> Iterator[None]:
 
 
 def start_worker_soon(runtime: JobRuntime, start: BackupStart) -> None:
-    """Start the job's worker beside the answer instead of before it (if it got a worker slot).
+    """Start the job's worker just after the answer instead of before it (if it got a worker slot).
 
     ``job.requested`` and the slot's claim are committed first, so the job exists either way; what
-    moves off the answer's path is the process start (log file, fork, reaper thread) and the new
-    process competing for the CPU while the answer is written. A worker that cannot be started fails
-    its job (``spawn_worker`` records ``job.failed``). Not a daemon thread: a server that is shutting
-    down still finishes starting the worker before it exits.
+    moves off the answer's path is the process start (log file, ``Popen``'s Python code holding the
+    GIL for up to a switch interval, the reaper thread) and the new process's imports competing for
+    the CPU while the answer is written: the spawning thread lets the answer go first
+    (``SPAWN_AFTER``; measured, a spawn beside the answer added 2-4 ms to one call in three). A worker
+    that cannot be started fails its job (``spawn_worker`` records WORKER_START_FAILED), one whose
+    server dies first fails it after ``WORKER_START_SECONDS`` (WORKER_DID_NOT_START). Not a daemon
+    thread: a server that is shutting down still starts the worker before it exits.
     """
     if start.attempt is None:
         return
 
     def spawn() -> None:
+        time.sleep(SPAWN_AFTER)
         try:
             runtime.start_worker(start)
         except Exception:
