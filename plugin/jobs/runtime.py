@@ -101,6 +101,7 @@ class JobRuntime:
         self._children: dict[tuple[str, int], subprocess.Popen[bytes]] = {}
         self._closed = False
         self.chain = ChainChecker()
+        self._org_ids: dict[config.Credentials, str] = {}  # learned by a login (no org id in a token)
 
     def close(self) -> None:
         with self._lock:
@@ -140,15 +141,21 @@ class JobRuntime:
 
     # -- starting a backup ----------------------------------------------------------------------
     def resolve_org_id(self, credentials: config.Credentials, api_version: str) -> str:
-        """The org id for the backup path: from the session token, else by asking the org once."""
+        """The org id for the backup path: from the session token, else by asking the org once per
+        credentials (a login and a query, hundreds of milliseconds, that no later request repeats:
+        the org of a user or connected app does not change)."""
         from_token = org_id_from_token(credentials.access_token)
         if from_token:
             return from_token
+        known = self._org_ids.get(credentials)
+        if known is not None:
+            return known
         client = OrgClient(credentials, api_version=api_version, extra_ca=config.ca_bundle(self.env), timeout=(10, 30))
         try:
-            return client.identity().org_id
+            org_id = self._org_ids[credentials] = client.identity().org_id
         finally:
             client.close()
+        return org_id
 
     def request_backup(
         self,
