@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS job_status (
 ) STRICT
 """,
     "CREATE INDEX IF NOT EXISTS job_status_newest ON job_status (first_position DESC)",
+    # Servers look for active, queued and due jobs every second: without it each look scans every job
+    # ever recorded (3 ms at 10,000 jobs, holding the connection a status call waits for).
+    "CREATE INDEX IF NOT EXISTS job_status_by_status ON job_status (status, cleaned, first_position)",
     """
 CREATE TABLE IF NOT EXISTS backup_catalog (
   job_id           TEXT    PRIMARY KEY,
@@ -90,6 +93,9 @@ CREATE TABLE IF NOT EXISTS backup_catalog (
     "CREATE INDEX IF NOT EXISTS backup_catalog_newest ON backup_catalog (position DESC)",
     "CREATE INDEX IF NOT EXISTS backup_catalog_org ON backup_catalog (org_id, position DESC)",
 )
+
+
+INDEXES = ("job_status_newest", "job_status_by_status", "backup_catalog_newest", "backup_catalog_org")
 
 
 def _upsert_sql(table: str, columns: Sequence[str]) -> str:
@@ -162,8 +168,8 @@ class ProjectionStore:
         # by anyone, so the same read gives the same rows (a status poll is then a PRAGMA and a lookup).
         self._reads: dict[tuple[Any, ...], Any] = {}
         self._reads_at: tuple[int, int, int] | None = None
-        existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not set(PROJECTIONS) <= existing:
+        existing = {row["name"] for row in log.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        if not {*PROJECTIONS, *INDEXES} <= existing:  # a new log, or one from before an index was added
             with log.write_transaction() as tx:
                 for ddl in _DDL:
                     tx.execute(ddl)

@@ -304,3 +304,13 @@ def test_reads_are_remembered_until_anyone_commits(log: EventLog, tmp_path: Path
     assert job is not None and (job.status, job.objects_total) == ("running", 2)
     assert [j.job_id for j in store.jobs(limit=5)] == ["b", "a"] and store.count_jobs() == 2
     log._require_conn().set_trace_callback(None)
+
+
+def test_looks_for_jobs_by_status_use_an_index_also_in_a_log_from_before_it(log: EventLog) -> None:
+    ProjectionStore(log)
+    with log.write_transaction() as tx:  # a log whose projections predate the index
+        tx.execute("DROP INDEX job_status_by_status")
+    ProjectionStore(log)
+    sql = "SELECT * FROM job_status WHERE status IN ('completed', 'cancelled') AND cleaned = 0 ORDER BY first_position"
+    plan = " ".join(row["detail"] for row in log.query(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX job_status_by_status" in plan, plan
