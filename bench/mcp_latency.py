@@ -321,8 +321,13 @@ def main() -> None:
             for mode in ("legacy", "auto"):
                 series = Series()
                 print(f"era {mode} ...", flush=True)
+                before = os.getloadavg()[0]
                 anyio.run(run_era, mode, args, info, Path(tmp), series)
                 rows.extend(report(mode, series))
+                # The machine may be shared: the load says how much the figures are to be trusted.
+                rows.append(
+                    f"{mode:<7} load average (1 min) {before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+                )
     finally:
         proc.terminate()
         proc.wait()

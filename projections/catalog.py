@@ -7,7 +7,7 @@ status after the same event: ``apply(entry, event, job)``. Still pure: same even
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from events import RecordedEvent
@@ -39,13 +39,16 @@ class BackupEntry:
     position: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (every value is immutable: no deep copy as ``dataclasses.asdict`` makes)."""
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackupEntry:
         """Inverse of ``to_dict``."""
         return cls(**data)
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(BackupEntry))
 
 
 def entry_after(

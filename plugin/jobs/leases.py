@@ -24,6 +24,7 @@ from events import EventLog, NewEvent, Transaction
 from events.ids import job_stream
 from plugin.errors import LeaseLostError
 from plugin.jobs.procs import ProcessRef
+from projections import ProjectionStore
 
 DDL = """
 CREATE TABLE IF NOT EXISTS job_leases (
@@ -155,10 +156,13 @@ def fenced_append(
     *,
     expected_version: int | None,
     release_lease: bool = False,
+    store: ProjectionStore | None = None,
 ) -> list[int]:
     """Append a worker's events only while it holds the lease, checked in the same transaction.
 
     ``release_lease`` drops the lease in that transaction too (the terminal event frees the slot).
+    With ``store`` the projections follow in that transaction as well (``ProjectionStore.follow_in``),
+    so the servers' status reads find them current and never write.
 
     Raises:
         LeaseLostError: the lease is gone or names another attempt or worker; nothing was written.
@@ -174,4 +178,6 @@ def fenced_append(
         positions = tx.append(job_stream(job_id), events, expected_version=expected_version)
         if release_lease:
             release(tx, job_id, attempt)
+        if store is not None:
+            store.follow_in(tx)
         return positions

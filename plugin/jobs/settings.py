@@ -21,6 +21,9 @@ DEFAULT_CANCEL_GRACE = 10.0
 WORKER_START_SECONDS = 60.0
 # A worker stops on its own this soon after a cancel, even when the export is stuck in a network call.
 WORKER_STOP_GRACE = 1.0
+# Workers run at this niceness (a background export yields the CPU to the MCP server answering the
+# host, and to whatever the user is doing); what they do and record is the same at any priority.
+WORKER_NICENESS = 10
 
 
 def _number(env: Mapping[str, str], name: str, default: float | None, *, low: float, what: str) -> float | None:

@@ -74,6 +74,9 @@ class JobWorker:
         self.job_id = job_id
         self.stream = job_stream(job_id)
         self.log = EventLog.open(config.events_path(home))
+        # Each append folds the job's events into the projections in its own transaction, so the
+        # servers' status reads stay pure reads while backups run (leases.fenced_append).
+        self.store = ProjectionStore(self.log)
         self.settings = RuntimeSettings.from_env(os.environ)
         self.attempt = attempt
         self.resume_point: ResumePoint | None = None
@@ -114,6 +117,7 @@ class JobWorker:
                 [event],
                 expected_version=None,
                 release_lease=terminal,
+                store=self.store,
             )
             self.ended = terminal
 
@@ -346,9 +350,8 @@ class JobWorker:
             "include_documents": request.include_documents,
         }
         passed_over: list[dict[str, str]] = []
-        store = ProjectionStore(self.log)
         for offset in range(0, BASE_CANDIDATES, 20):
-            for base in store.backups(limit=20, offset=offset, org_id=org_id):
+            for base in self.store.backups(limit=20, offset=offset, org_id=org_id):
                 manifest = read_manifest(Path(base.backup_directory)) if base.backup_directory else None
                 reason = uncovered(
                     manifest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, Field, GetJsonSchemaHandler
@@ -17,24 +18,48 @@ def job_uri(job_id: str) -> str:
 
 
 class Answer(BaseModel):
-    """Base of every result model: an optional scalar is published as ``{"type": ["string", "null"]}``.
+    """Base of every result model: its JSON schema is written for cheap validation by clients.
 
-    Pydantic writes ``anyOf: [{"type": "string"}, {"type": "null"}]``, which means the same, but the
-    Python MCP client validates every structured result against the schema, and a page of 20 jobs
-    has some 300 such fields: the one-branch form validates about a third faster.
+    The Python MCP client validates every structured result against the tool's outputSchema with
+    ``jsonschema``, whose cost grows with every subschema it descends into; the published schema
+    accepts exactly the same documents as pydantic's, in the form that validates fastest:
+
+    - an optional scalar is ``{"type": ["string", "null"]}``, not ``anyOf`` of two branches;
+    - a nested result model is inlined (``{"type": ["object", "null"], "properties": ...}``) instead of a
+      ``$ref`` into ``$defs`` that is resolved again for each value, and an optional one is not an
+      ``anyOf`` whose failing branch builds a ``ValidationError`` for every null.
     """
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         schema = handler(core_schema)
-        for prop in handler.resolve_ref_schema(schema).get("properties", {}).values():
-            branches = prop.get("anyOf")
-            if branches and len(branches) == 2 and {"type": "null"} in branches:
-                other = next(b for b in branches if b != {"type": "null"})
-                if set(other) == {"type"} and isinstance(other["type"], str):
-                    del prop["anyOf"]
-                    prop["type"] = [other["type"], "null"]
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name, prop in properties.items():
+            properties[name] = _lean(prop, handler)
         return schema
+
+
+def _lean(prop: dict[str, Any], handler: GetJsonSchemaHandler) -> dict[str, Any]:
+    """One property's schema with its nested models inlined and a nullable one as a type list."""
+    branches = prop.get("anyOf")
+    if branches and len(branches) == 2 and {"type": "null"} in branches:
+        other = _inlined(next(b for b in branches if b != {"type": "null"}), handler)
+        kind = other.get("type")
+        if isinstance(kind, str) and (set(other) == {"type"} or kind == "object"):
+            rest = {k: v for k, v in prop.items() if k != "anyOf"}
+            return {**other, **rest, "type": [kind, "null"]}
+        return prop
+    lean = _inlined(prop, handler)
+    if isinstance(lean.get("items"), dict):
+        lean = {**lean, "items": _inlined(lean["items"], handler)}
+    return lean
+
+
+def _inlined(schema: dict[str, Any], handler: GetJsonSchemaHandler) -> dict[str, Any]:
+    if "$ref" not in schema:
+        return schema
+    target = copy.deepcopy(handler.resolve_ref_schema({"$ref": schema["$ref"]}))
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
 
 
 class JobError(Answer):
@@ -108,6 +133,62 @@ class JobView(Answer):
         return line
 
 
+class JobSummary(Answer):
+    """One job in a page of jobs: what a listing needs; ``salesforce_backup_status(job_id)`` has the rest.
+
+    Fewer fields than ``JobView`` because clients validate every field of every job on the page.
+    """
+
+    job_id: str
+    status: str = Field(description="requested | running | completed | failed | cancelled | interrupted")
+    phase: str | None = None
+    backup_type: str | None = None
+    org_id: str | None = None
+    percent: int = 0
+    records: int = 0
+    files: int = 0
+    bytes: int = 0
+    requested_at: str | None = None
+    finished_at: str | None = None
+    backup_directory: str | None = None
+    error: JobError | None = None
+    resource_uri: str
+
+    @classmethod
+    def of(cls, job: JobStatus) -> JobSummary:
+        error = job.error
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            phase=job.phase,
+            backup_type=job.backup_type,
+            org_id=job.org_id,
+            percent=job.percent,
+            records=job.records,
+            files=job.files,
+            bytes=job.bytes,
+            requested_at=job.requested_at,
+            finished_at=job.finished_at,
+            backup_directory=job.backup_directory,
+            error=None
+            if error is None
+            else JobError(code=error.code, message=error.message, retryable=error.retryable),
+            resource_uri=job_uri(job.job_id),
+        )
+
+    def text(self) -> str:
+        line = f"Job {self.job_id}: {self.status}"
+        if self.phase and self.status in ("requested", "running"):
+            line += f" ({self.phase}, {self.percent}%)"
+        line += f", {self.backup_type}" if self.backup_type else ""
+        line += f"; {self.records} records, {self.files} files, {self.bytes} bytes"
+        if self.backup_directory:
+            line += f"; folder {self.backup_directory}"
+        if self.error and self.error.message:
+            line += f"\nError {self.error.code}: {self.error.message}"
+        return line
+
+
 class StartResult(Answer):
     job_id: str
     status: str
@@ -124,10 +205,10 @@ class StartResult(Answer):
 
 
 class StatusResult(Answer):
-    """One job in full (``job``), or a page of jobs newest first (``jobs``)."""
+    """One job in full (``job``), or a page of jobs newest first (``jobs``, each a summary)."""
 
     job: JobView | None = None
-    jobs: list[JobView] = Field(default_factory=list)
+    jobs: list[JobSummary] = Field(default_factory=list)
     total: int = 0
     offset: int = 0
     limit: int = 0
@@ -138,7 +219,10 @@ class StatusResult(Answer):
             return self.job.text()
         if not self.jobs:
             return "No backup jobs yet. Start one with salesforce_backup."
-        head = f"{self.total} job(s); showing {self.offset + 1}-{self.offset + len(self.jobs)} newest first."
+        head = (
+            f"{self.total} job(s); showing {self.offset + 1}-{self.offset + len(self.jobs)} newest first "
+            '(details of one: salesforce_backup_status(job_id="...")).'
+        )
         tail = f"\nMore: call again with offset={self.next_offset}." if self.next_offset is not None else ""
         return head + "\n" + "\n".join(j.text() for j in self.jobs) + tail
 

@@ -8,9 +8,9 @@ signatures, so the input schema advertises them and the SDK refuses bad input be
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -19,7 +19,7 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from events import EventLogError
@@ -35,6 +35,7 @@ from plugin.mcp.results import (
     job_uri,
     next_offset,
 )
+from plugin.mcp.status_answers import job_answer, page_answer, prepare, respond
 from plugin.trail import ENDED_STATUSES
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_PAGE = 200
 MAX_OFFSET = 1_000_000_000
 MAX_WAIT = 50.0  # hosts cut tool calls at about 60 s
+SPAWN_AFTER = 0.05  # seconds a new job's worker waits for the answer to leave (it takes about 1-10 ms)
 JobId = Annotated[str, Field(min_length=1, max_length=64, description="A job id, as salesforce_backup returned it")]
 OrgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", description="A 15- or 18-character org id")]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}")]
@@ -71,18 +73,22 @@ def tool_errors(tool: str) -> Iterator[None]:
 
 
 def start_worker_soon(runtime: JobRuntime, start: BackupStart) -> None:
-    """Start the job's worker beside the answer instead of before it (if it got a worker slot).
+    """Start the job's worker just after the answer instead of before it (if it got a worker slot).
 
     ``job.requested`` and the slot's claim are committed first, so the job exists either way; what
-    moves off the answer's path is the process start (log file, fork, reaper thread) and the new
-    process competing for the CPU while the answer is written. A worker that cannot be started fails
-    its job (``spawn_worker`` records ``job.failed``). Not a daemon thread: a server that is shutting
-    down still finishes starting the worker before it exits.
+    moves off the answer's path is the process start (log file, ``Popen``'s Python code holding the
+    GIL for up to a switch interval, the reaper thread) and the new process's imports competing for
+    the CPU while the answer is written: the spawning thread lets the answer go first
+    (``SPAWN_AFTER``; measured, a spawn beside the answer added 2-4 ms to one call in three). A worker
+    that cannot be started fails its job (``spawn_worker`` records WORKER_START_FAILED), one whose
+    server dies first fails it after ``WORKER_START_SECONDS`` (WORKER_DID_NOT_START). Not a daemon
+    thread: a server that is shutting down still starts the worker before it exits.
     """
     if start.attempt is None:
         return
 
     def spawn() -> None:
+        time.sleep(SPAWN_AFTER)
         try:
             runtime.start_worker(start)
         except Exception:
@@ -140,14 +146,7 @@ async def wait_for_job(
 
 def answer(model: BaseModel, text: str) -> CallToolResult:
     """A readable text part first, then the same data as JSON, plus structured content."""
-    data = model.model_dump(mode="json")
-    return CallToolResult(
-        content=[
-            TextContent(type="text", text=text),
-            TextContent(type="text", text=json.dumps(data, ensure_ascii=False)),
-        ],
-        structured_content=data,
-    )
+    return respond(prepare(model, text))
 
 
 def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
@@ -233,19 +232,18 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         )
         return answer(result, result.text())
 
-    def read_status(job_id: str | None, limit: int, offset: int) -> StatusResult:
+    def read_status(job_id: str) -> StatusResult:
+        with tool_errors("salesforce_backup_status"):
+            return StatusResult(job=JobView.of(holder.get().job(job_id)), total=1, limit=1)
+
+    def read_answer(job_id: str | None, limit: int, offset: int) -> CallToolResult:
+        """The answer without waiting, made once per state of the job or page (status_answers)."""
         with tool_errors("salesforce_backup_status"):
             runtime = holder.get()
             if job_id:
-                return StatusResult(job=JobView.of(runtime.job(job_id)), total=1, limit=1)
+                return respond(job_answer(runtime.job(job_id)))
             jobs, total = runtime.jobs(limit=limit, offset=offset)
-            return StatusResult(
-                jobs=[JobView.of(j) for j in jobs],
-                total=total,
-                offset=offset,
-                limit=limit,
-                next_offset=next_offset(offset, len(jobs), total),
-            )
+            return respond(page_answer(tuple(jobs), total, offset, limit))
 
     @tool("salesforce_backup_status", "Backup job status", READ)
     async def salesforce_backup_status(
@@ -269,11 +267,10 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         """
         wanted = job_id.strip() if job_id and job_id.strip() else None
         if not wait_seconds:
-            result = await anyio.to_thread.run_sync(read_status, wanted, limit, offset)
-            return answer(result, result.text())
+            return await anyio.to_thread.run_sync(read_answer, wanted, limit, offset)
         if wanted is None:
             raise ToolError("wait_seconds needs a job_id: it waits for one job to end.")
-        result = await wait_for_job(plugin, ctx, wanted, wait_seconds, lambda: read_status(wanted, 1, 0))
+        result = await wait_for_job(plugin, ctx, wanted, wait_seconds, lambda: read_status(wanted))
         text = result.text()
         if result.job is not None and result.job.status in ("requested", "running"):
             text += f"\nStill {result.job.status} after {wait_seconds:g} s; call again to keep waiting."

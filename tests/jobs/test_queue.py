@@ -105,3 +105,22 @@ def test_racing_requests_get_unique_ids_and_never_more_slots_than_the_cap(home: 
     assert runtimes[0].jobs(limit=200)[1] == 100
     for rt in runtimes:
         rt.close()
+
+
+def test_workers_run_niced_so_the_server_keeps_the_cpu(home: Path) -> None:
+    import os
+
+    from plugin.jobs.settings import WORKER_NICENESS
+    from tests.jobs.support import worker_pid
+
+    with fake_org() as fake:
+        hold = fake.add_fault(HOLD_CONTACT)
+        rt = runtime(home, fake)
+        job = rt.start_backup(options(home, backup_type="incremental", objects_filter=["Contact"]))
+        pid = worker_pid(rt, job.job_id)
+        wait_until(lambda: held(fake, hold), what="the worker to sit in its Contact query")
+        niceness = os.getpriority(os.PRIO_PROCESS, pid)  # alive: held in that request for 60 s
+        rt.cancel(job.job_id, reason="test over")
+        wait_until(lambda: ended(rt, job.job_id), what="the cancelled job to end")
+        rt.close()
+    assert niceness == max(WORKER_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))

@@ -78,3 +78,20 @@ def test_a_symlink_put_in_the_output_path_after_the_request_is_refused(home: Pat
     assert events[-1].type == "job.failed"
     assert "symlink on the way was added after the request" in events[-1].data["message"]
     assert list(outside.iterdir()) == []
+
+
+def test_a_workers_events_reach_the_projections_in_their_own_transactions(home: Path) -> None:
+    """Readers (the MCP server's status calls) then find the projections current and never write."""
+    from events.vocabulary import JobStarted
+
+    job_id = request(home, backup_type="full", objects_filter=["Account"])
+    worker = JobWorker(home, job_id)
+    try:
+        assert worker._take_lease()
+        worker._append(JobStarted(attempt=1, objects_total=1, objects=("Account",)))
+        head = worker.log.head()[0]
+        checkpoints = worker.log.query("SELECT DISTINCT position FROM projection_checkpoints")
+        row = worker.log.query("SELECT status, objects_total FROM job_status WHERE job_id = ?", (job_id,))
+    finally:
+        worker.log.close()
+    assert (head, checkpoints, row) == (2, [{"position": 2}], [{"status": "running", "objects_total": 1}])

@@ -221,3 +221,68 @@ def test_a_bug_is_an_error_that_names_no_internals(
     assert "Internal error (RuntimeError) in salesforce_backup_status" in text(result)
     assert "00Dsecret" not in text(result)
     assert "00Dsecret" in caplog.text  # the traceback is logged on the server side
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+@pytest.mark.parametrize("model", [StatusResult, CancelResult, EventsResult, BackupListResult, StartResult])
+def test_published_schemas_inline_their_models_and_have_no_branches(model: Any) -> None:
+    schema = model.model_json_schema()
+    assert (_refs(schema), _any_ofs(schema), "$defs" in schema) == ([], [], False)
+
+
+def test_the_inlined_status_schema_still_checks_every_field_of_a_job() -> None:
+    """Inlining must not loosen the schema: every field keeps its type, in ``job`` and in ``jobs`` alike."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(StatusResult.model_json_schema())
+    published = StatusResult.model_json_schema()["properties"]
+    fields = {"job": published["job"]["properties"], "jobs": published["jobs"]["items"]["properties"]}
+    assert set(fields["jobs"]) < set(fields["job"])  # a page holds summaries; the full view is one job's
+    view = {"job_id": "j", "status": "failed", "resource_uri": "backup://jobs/j"}
+    error = {"code": "E", "message": "m", "retryable": True}
+    for good in (
+        {"job": view},
+        {"job": None},
+        {"jobs": [view, view | {"error": error}]},
+        {"job": view | {"error": None}},
+    ):
+        assert list(validator.iter_errors(good)) == []
+    for where, names in fields.items():
+        for field in names:
+            wrong = view | {field: [1]}
+            doc = {"job": wrong} if where == "job" else {"jobs": [view, wrong]}
+            assert list(validator.iter_errors(doc)), (field, where)
+    for bad in (
+        {"job": {"status": "failed", "resource_uri": "u"}},  # job_id is required
+        {"job": view | {"error": {"retryable": "yes"}}},
+        {"job": view | {"error": "E"}},
+        {"job": "j"},
+        {"jobs": [None]},
+    ):
+        assert list(validator.iter_errors(bad)), bad
+
+
+def test_a_status_answer_is_made_once_per_state_of_the_job() -> None:
+    import dataclasses
+
+    from plugin.mcp.status_answers import job_answer, page_answer
+    from projections import JobStatus
+
+    running = JobStatus(job_id="j", status="running", phase="exporting", percent=10)
+    first = job_answer(running)
+    assert job_answer(JobStatus(job_id="j", status="running", phase="exporting", percent=10)) is first
+    later = job_answer(dataclasses.replace(running, percent=60))
+    assert (first[0]["job"]["percent"], later[0]["job"]["percent"]) == (10, 60)
+    assert "60%" in later[1] and json.loads(later[2]) == later[0]
+    page = page_answer((running,), 3, 0, 1)
+    assert (page[0]["jobs"][0]["percent"], page[0]["next_offset"], page[0]["total"]) == (10, 1, 3)
+    assert (
+        page_answer((dataclasses.replace(running, status="completed"),), 3, 0, 1)[0]["jobs"][0]["status"] == "completed"
+    )

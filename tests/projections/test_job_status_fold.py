@@ -1,3 +1,4 @@
+import dataclasses
 from typing import Any
 
 from hypothesis import given
@@ -145,6 +146,21 @@ def test_only_completed_jobs_enter_the_catalog() -> None:
 def test_status_dicts_round_trip() -> None:
     state = _fold(("job.requested", {"job_id": "j"}), ("job.failed", {"error_code": "E", "message": "m"}))
     assert projections.JobStatus.from_dict(state.to_dict()) == state
+
+
+def test_dicts_are_what_asdict_gives() -> None:
+    """to_dict reads fields one by one (no deep copy): the same dicts as dataclasses.asdict, error included."""
+    failed = _fold(("job.requested", {"job_id": "j"}), ("job.failed", {"error_code": "E", "message": "m"}))
+    assert failed.error is not None
+    for state in (failed, _fold(("job.requested", {"job_id": "k"}))):
+        assert state.to_dict() == dataclasses.asdict(state)
+    entry = project_catalog(
+        [
+            _event(1, "job.requested", {"job_id": "a"}, stream="job-a"),
+            _event(2, "job.completed", {"backup_directory": "/a", "manifest_sha256": "ff"}, stream="job-a"),
+        ]
+    )["a"]
+    assert entry.to_dict() == dataclasses.asdict(entry)
 
 
 def test_package_exports_are_pinned() -> None:

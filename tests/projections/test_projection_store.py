@@ -236,3 +236,81 @@ def test_cleaning_marks_the_backup_but_keeps_the_status_readable(log: EventLog) 
     )
     [entry] = store.backups()
     assert entry.cleaned
+
+
+def _write_and_follow(log: EventLog, store: ProjectionStore, job: str, events: list[NewEvent], version: int) -> int:
+    with log.write_transaction() as tx:
+        tx.append(job_stream(job), events, expected_version=version)
+        return store.follow_in(tx)
+
+
+def test_a_writer_folds_its_events_in_its_own_transaction(log: EventLog) -> None:
+    writer, reader = ProjectionStore(log), ProjectionStore(log)
+    _request(log, "a")
+    writer.catch_up()
+    progress = encode(JobStarted(attempt=1, objects_total=3), occurred_at="2025-01-01T00:01:00.000Z")
+    assert _write_and_follow(log, writer, "a", [progress], 1) == 1
+    checkpoints = _raw_dump(log)["checkpoints"]
+    assert {c["position"] for c in checkpoints} == {log.head()[0]} == {2}
+    assert reader.catch_up() == 0  # nothing left for a reader to write
+    job = reader.job("a")
+    assert job is not None and (job.status, job.objects_total) == ("running", 3)
+
+
+def test_following_leaves_a_far_behind_projection_to_the_readers(log: EventLog) -> None:
+    store = ProjectionStore(log)
+    for n in range(3):
+        _request(log, f"j{n}")
+    started = encode(JobStarted(attempt=1, objects_total=1), occurred_at="2025-01-01T00:01:00.000Z")
+    with log.write_transaction() as tx:
+        tx.append(job_stream("j0"), [started], expected_version=1)
+        assert store.follow_in(tx, most=3) == 0  # 4 events behind: not the writer's job
+    assert _raw_dump(log)["checkpoints"] == []
+    assert store.catch_up() == 4
+
+
+def test_an_event_that_cannot_be_folded_never_fails_the_writer(log: EventLog) -> None:
+    store = ProjectionStore(log)
+    _request(log, "a")
+    store.catch_up()
+    assert _write_and_follow(log, store, "a", [NewEvent("job.failed", {"message": "no error code"})], 1) == 0
+    assert log.head()[0] == 2  # the event is recorded ...
+    assert {c["position"] for c in _raw_dump(log)["checkpoints"]} == {1}  # ... the projections stay before it
+    with pytest.raises(PoisonEventError) as raised:
+        store.catch_up()
+    assert raised.value.position == 2
+
+
+def test_reads_are_remembered_until_anyone_commits(log: EventLog, tmp_path: Path) -> None:
+    store = ProjectionStore(log)
+    _request(log, "a")
+    store.catch_up()
+    statements: list[str] = []
+    log._require_conn().set_trace_callback(statements.append)
+    first = store.job("a")
+    assert first is not None and first.status == "requested"
+    assert (store.job("a"), store.jobs(limit=5), store.jobs(limit=5), store.count_jobs()) == (
+        first,
+        [first],
+        [first],
+        1,
+    )
+    reads = [s for s in statements if "FROM job_status" in s]
+    assert len(reads) == 3  # one per distinct read: the job, the page, the count
+    with EventLog.open(log.path) as other:  # another process's commit ...
+        other.append(job_stream("a"), [encode(JobStarted(attempt=1, objects_total=2))], expected_version=1)
+        _request(other, "b")
+    job = store.job("a")  # ... is seen at once
+    assert job is not None and (job.status, job.objects_total) == ("running", 2)
+    assert [j.job_id for j in store.jobs(limit=5)] == ["b", "a"] and store.count_jobs() == 2
+    log._require_conn().set_trace_callback(None)
+
+
+def test_looks_for_jobs_by_status_use_an_index_also_in_a_log_from_before_it(log: EventLog) -> None:
+    ProjectionStore(log)
+    with log.write_transaction() as tx:  # a log whose projections predate the index
+        tx.execute("DROP INDEX job_status_by_status")
+    ProjectionStore(log)
+    sql = "SELECT * FROM job_status WHERE status IN ('completed', 'cancelled') AND cleaned = 0 ORDER BY first_position"
+    plan = " ".join(row["detail"] for row in log.query(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX job_status_by_status" in plan, plan

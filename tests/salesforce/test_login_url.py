@@ -88,3 +88,21 @@ def test_sf_login_url_is_kept_for_login_modes_only() -> None:
     assert credentials_from_env({"SF_USERNAME": "u", "SF_PASSWORD": "p"}).login_url is None
     env = {"SF_USERNAME": "u", "SF_PASSWORD": "p", "SF_LOGIN_URL": "https://127.0.0.1:8443/"}
     assert credentials_from_env(env).login_url == "https://127.0.0.1:8443"
+
+
+def test_a_runtime_learns_the_org_id_of_login_credentials_once(fake: FakeOrgServer, home: Path) -> None:
+    from plugin.jobs.options import validate_request
+    from plugin.jobs.runtime import JobRuntime
+
+    fake.reset()
+    env = {**_env(fake, "password"), "SFBACKUP_CA_BUNDLE": str(fake.ca_bundle)}
+    runtime = JobRuntime(home, env=env)
+    try:
+        for _ in range(3):
+            start = runtime.request_backup(validate_request(home=home, backup_type="full"))
+            assert start.job.org_id == fake.org_id
+            runtime.cancel(start.job.job_id, reason="only the request is under test")
+    finally:
+        runtime.close()
+    logins = [r for r in fake.request_log if r.path == "/services/Soap/u/62.0"]
+    assert (len(logins), fake.api_calls) == (1, 1)  # one login and one Organization query for three jobs
