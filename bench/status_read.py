@@ -2,8 +2,12 @@
 
 Both logs hold jobs of 100 events; reads pick jobs at random (fixed seed) after one catch-up, so
 every timed read is what a caller sees when nothing new was appended: the "anything new?" check
-plus one indexed lookup. The tool is called through ``MCPServer.call_tool`` (argument validation,
-the tool body, result conversion; no transport).
+plus one indexed lookup. The store remembers reads until anyone commits, so ``job()`` is timed
+twice: a lookup (remembered reads dropped before each timed read, so both logs do the indexed
+lookup; the target) and a poll (reads remembered, as a client polling its jobs sees them). Every
+figure picks among the same number of distinct jobs in both logs (the small log's count), so
+remembered reads and answers favour neither. The tool is called through ``MCPServer.call_tool``
+(argument validation, the tool body, result conversion; no transport).
 """
 
 from __future__ import annotations
@@ -41,8 +45,15 @@ def _job_ids(log: EventLog) -> list[str]:
     return [row["job_id"] for row in log.query("SELECT job_id FROM job_status ORDER BY job_id")]
 
 
+def _picks(ids: list[str], distinct: int, reads: int, seed: int) -> list[str]:
+    """``reads`` random picks among ``distinct`` of ``ids`` (fixed seed)."""
+    rng = random.Random(seed)
+    pool = rng.sample(ids, min(distinct, len(ids)))
+    return [rng.choice(pool) for _ in range(reads)]
+
+
 def measure_store(paths: dict[int, Path], reads: int) -> dict[int, dict[str, float]]:
-    """Median seconds of ``ProjectionStore.job(id)`` and of the job listing per log, after a catch-up.
+    """Median seconds of ``ProjectionStore.job(id)`` (lookup and poll) and of the job listing per log.
 
     Reads alternate between the logs, so load from elsewhere on the machine hits both alike.
     """
@@ -50,26 +61,33 @@ def measure_store(paths: dict[int, Path], reads: int) -> dict[int, dict[str, flo
         stores: dict[int, ProjectionStore] = {}
         picks: dict[int, list[str]] = {}
         out: dict[int, dict[str, float]] = {}
+        all_ids: dict[int, list[str]] = {}
         for size, path in paths.items():
             log = stack.enter_context(EventLog.open(path))
             stores[size] = ProjectionStore(log)
             start = time.perf_counter()
             stores[size].catch_up()
             out[size] = {"catch_up": time.perf_counter() - start}
-            ids = _job_ids(log)
-            out[size]["jobs"] = float(len(ids))
-            rng = random.Random(7)
-            picks[size] = [rng.choice(ids) for _ in range(reads)]
+            all_ids[size] = _job_ids(log)
+            out[size]["jobs"] = float(len(all_ids[size]))
+        distinct = min(len(ids) for ids in all_ids.values())
+        for size, store in stores.items():
+            picks[size] = _picks(all_ids[size], distinct, reads, seed=7)
             for job_id in picks[size][:50]:  # warm the page cache and the statement cache
-                stores[size].job(job_id)
+                store.job(job_id)
         one: dict[int, list[float]] = {size: [] for size in paths}
+        poll: dict[int, list[float]] = {size: [] for size in paths}
         listing: dict[int, list[float]] = {size: [] for size in paths}
         for i in range(reads):
             for size, store in stores.items():
+                store.forget_reads()
                 t = time.perf_counter()
                 status = store.job(picks[size][i])
                 one[size].append(time.perf_counter() - t)
                 assert status is not None
+                t = time.perf_counter()
+                store.job(picks[size][i])  # the same job again: as a client polling it
+                poll[size].append(time.perf_counter() - t)
                 if i % 10 == 0:
                     t = time.perf_counter()
                     store.jobs(limit=20)
@@ -77,6 +95,8 @@ def measure_store(paths: dict[int, Path], reads: int) -> dict[int, dict[str, flo
                     listing[size].append(time.perf_counter() - t)
         for size in paths:
             out[size]["job"] = statistics.median(one[size])
+            out[size]["poll"] = statistics.median(poll[size])
+            out[size]["distinct"] = float(distinct)
             out[size]["list"] = statistics.median(listing[size])
         return out
 
@@ -87,13 +107,13 @@ def measure_tool(homes: dict[int, Path], reads: int) -> dict[int, float]:
 
     from plugin.mcp.mount import register
 
-    picks: dict[int, list[str]] = {}
+    all_ids: dict[int, list[str]] = {}
     for size, home in homes.items():
         with EventLog.open(home / "events.db") as log:
             ProjectionStore(log).catch_up()
-            ids = _job_ids(log)
-        rng = random.Random(11)
-        picks[size] = [rng.choice(ids) for _ in range(reads + 20)]
+            all_ids[size] = _job_ids(log)
+    distinct = min(len(ids) for ids in all_ids.values())
+    picks = {size: _picks(ids, distinct, reads + 20, seed=11) for size, ids in all_ids.items()}
     servers = {size: MCPServer(name=f"bench-{size}") for size in homes}
     holders = [register(servers[size], home=home) for size, home in homes.items()]
 

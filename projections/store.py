@@ -359,6 +359,10 @@ class ProjectionStore:
             jobs = self._reads[key] = tuple(_job_from_row(row) for row in self._log.query(sql, params))
         return jobs
 
+    def forget_reads(self) -> None:
+        """Drop the remembered reads: the next read looks the rows up (for measuring the lookup itself)."""
+        self._reads.clear()
+
     def job(self, job_id: str) -> JobStatus | None:
         """The status of one job (after catching up), or None if the log has no such job."""
         found = self._read(("job", job_id), "SELECT * FROM job_status WHERE job_id = ?", (job_id,))
