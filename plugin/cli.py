@@ -8,7 +8,7 @@ Quick start:
     sfbackup backup --type full   back up the org in SF_* variables, with a progress bar
     sfbackup status [JOB]         one job, or all jobs newest first
     sfbackup cancel JOB           stop a running or queued job
-    sfbackup resume JOB           start an interrupted job again (next attempt, same folder)
+    sfbackup resume JOB           start an interrupted or retryably failed job again (same folder)
     sfbackup list                 finished backups
     sfbackup events [--follow]    the audit trail, live with --follow
     sfbackup audit [JOB]          who started each job, and its history
@@ -316,7 +316,7 @@ def cancel(ctx: click.Context, job_id: str, reason: str | None, json_: bool) -> 
 @json_option
 @click.pass_context
 def resume(ctx: click.Context, job_id: str, follow: bool, json_: bool) -> None:
-    """Resume an interrupted job (its worker was lost) as its next attempt, in the same backup folder."""
+    """Resume an interrupted or retryably failed job as its next attempt, in the same backup folder."""
     runtime = _runtime(ctx)
     try:
         job = runtime.resume(job_id)

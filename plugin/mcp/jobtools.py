@@ -80,8 +80,9 @@ def add_job_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         return answer(result, result.text())
 
     def resume(job_id: JobId) -> Annotated[CallToolResult, StartResult]:
-        """Resume an interrupted backup job (its worker was lost: crash, reboot, kill): a new worker
-        starts the next attempt of the same job, writing to the same backup folder."""
+        """Resume an interrupted backup job (its worker was lost: crash, reboot, kill) or one that failed
+        with a retryable error (an API limit, the network): a new worker starts the next attempt of the
+        same job in the same backup folder, fetching only what earlier attempts did not finish."""
         with tool_errors("salesforce_backup_resume"):
             job = holder.get().resume(job_id.strip())
         result = StartResult(
@@ -118,7 +119,7 @@ def add_job_tools(server: MCPServer, plugin: BackupPlugin) -> None:
 
     for fn, name, title, hints in (
         (cancel, "salesforce_backup_cancel", "Cancel a backup job", CANCEL),
-        (resume, "salesforce_backup_resume", "Resume an interrupted backup job", START),
+        (resume, "salesforce_backup_resume", "Resume an interrupted or retryably failed backup job", START),
         (events, "salesforce_backup_events", "Audit trail of backup jobs", READ),
     ):
         server.add_tool(fn, name=f"{plugin.prefix}{name}", title=title, annotations=hints)
