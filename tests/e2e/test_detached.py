@@ -45,3 +45,27 @@ def test_the_backup_completes_after_the_host_hung_up_and_the_server_exited(home:
         assert final.status == "completed" and final.records == 1800
         assert Path(final.backup_directory or "", "manifest.json").is_file()
         rt.close()
+
+
+def test_a_host_that_hangs_up_right_after_the_answer_still_gets_its_backup(home: Path) -> None:
+    """The worker is spawned just after the answer: a server whose stdin closes at once still starts it."""
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    with fake_org() as fake:
+        env = {"SFBACKUP_HOME": str(home), **sf_env(fake), "SFBACKUP_CLEANUP_DELAY": "0.1"}
+        params = StdioServerParameters(command=sys.executable, args=["-m", "plugin.cli", "serve"], env=env)
+
+        async def start_and_hang_up() -> str:
+            with open(home.parent / f"{home.name}.serve.log", "w", encoding="utf-8") as errlog:
+                async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                    result = await client.call_tool("salesforce_backup", {"backup_type": "full", **SMALL})
+                    assert not result.is_error, result.content
+                    return str(result.structured_content["job_id"])  # type: ignore[index]
+
+        job = anyio.run(start_and_hang_up)
+        rt = JobRuntime(home, env=env)
+        wait_until(lambda: ended(rt, job), what="the job to end without its server")
+        final = rt.job(job)
+        assert final.status == "completed" and final.records == 1800, final
+        rt.close()
