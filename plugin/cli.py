@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -34,6 +35,9 @@ from events import EventLogError
 from events.streamfile import event_dict, to_line
 from plugin import config
 from plugin.errors import PluginError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,7 +212,7 @@ def backup(
     if json_:
         emit(job.to_dict())
     else:
-        from plugin.tables import job_table, show
+        from plugin.tables import job_table
 
         show(job_table(job.to_dict()))
     if job.status != "completed":
@@ -272,7 +276,7 @@ def status(ctx: click.Context, job_id: str | None, limit: int, offset: int, json
     if json_:
         emit(jobs[0].to_dict() if job_id else {"total": total, "jobs": [j.to_dict() for j in jobs]})
         return
-    from plugin.tables import job_table, jobs_table, show
+    from plugin.tables import job_table, jobs_table
 
     if job_id:
         show(job_table(jobs[0].to_dict()))
@@ -329,7 +333,7 @@ def resume(ctx: click.Context, job_id: str, follow: bool, json_: bool) -> None:
     if json_:
         emit(job.to_dict())
     elif follow:
-        from plugin.tables import job_table, show
+        from plugin.tables import job_table
 
         show(job_table(job.to_dict()))
     else:
@@ -354,7 +358,7 @@ def list_backups(ctx: click.Context, org_id: str | None, limit: int, offset: int
     if json_:
         emit({"total": total, "backups": [entry.to_dict() for entry in entries]})
         return
-    from plugin.tables import backups_table, show
+    from plugin.tables import backups_table
 
     if not total:
         click.echo("No finished backups yet.")
@@ -586,6 +590,18 @@ def fake_org_serve(
 
 def main() -> None:
     cli(prog_name="sfbackup")
+
+
+def show(table: Table) -> None:
+    """Print to stdout. Piped output is not squeezed to 80 columns (unless COLUMNS says so): rows stay
+    whole lines, so ids and folders survive ``grep``. The only writer of tables: stdout is the
+    protocol's in ``serve``, so nothing outside the CLI commands prints."""
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(soft_wrap=False, width=1000)
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ events, manifests, logs or tool answers.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -182,16 +183,30 @@ class ExportSettings:
     api_reserve: float = 0.10  # share of the org's daily API requests the backup never uses
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float, hint: str) -> float:
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float | None,
+    *,
+    low: float,
+    high: float = math.inf,
+    whole: bool = False,
+    what: str,
+) -> float | None:
+    """``name``'s value as a finite number in [low, high] (a whole one if ``whole``), ``default`` if unset.
+
+    Raises:
+        ConfigError: naming the variable and what it accepts (``what``).
+    """
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = float("nan")
-    if not low <= value <= high:  # NaN fails both comparisons
-        raise ConfigError(f"{name}={raw!r} is not {hint}; fix or unset it.")
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+        raise ConfigError(f"{name}={raw!r} is not {what}; fix or unset it.")
     return value
 
 
@@ -204,10 +219,16 @@ def export_settings(env: Mapping[str, str] | None = None) -> ExportSettings:
         ConfigError: a value is not a number in its range.
     """
     env = os.environ if env is None else env
-    hint = "a whole number of records (e.g. 50000)"
-    threshold = _number(env, "SFBACKUP_BULK_THRESHOLD", 10_000, low=0, high=1e12, hint=hint)
-    if threshold != int(threshold):
-        raise ConfigError(f"SFBACKUP_BULK_THRESHOLD={env['SFBACKUP_BULK_THRESHOLD']!r} is not {hint}; fix or unset it.")
-    timeout = _number(env, "SFBACKUP_BULK_POLL_TIMEOUT", 1800.0, low=0.1, high=7 * 86400, hint="seconds (e.g. 1800)")
-    reserve = _number(env, "SFBACKUP_API_RESERVE", 10.0, low=0, high=90, hint="a percentage from 0 to 90")
+    threshold = env_number(
+        env,
+        "SFBACKUP_BULK_THRESHOLD",
+        10_000,
+        low=0,
+        high=1e12,
+        whole=True,
+        what="a whole number of records (e.g. 10000)",
+    )
+    timeout = env_number(env, "SFBACKUP_BULK_POLL_TIMEOUT", 1800.0, low=0.1, high=7 * 86400, what="seconds (e.g. 1800)")
+    reserve = env_number(env, "SFBACKUP_API_RESERVE", 10.0, low=0, high=90, what="a percentage from 0 to 90")
+    assert threshold is not None and timeout is not None and reserve is not None
     return ExportSettings(bulk_threshold=int(threshold), bulk_poll_timeout=timeout, api_reserve=reserve / 100)

@@ -5,11 +5,9 @@ They take the same dicts that ``--json`` prints, so the two outputs cannot drift
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 STATUS_STYLE = {
@@ -140,12 +138,3 @@ def backups_table(backups: Sequence[dict[str, Any]], *, total: int, offset: int)
             entry.get("backup_directory") or "",
         )
     return table
-
-
-def show(table: Table) -> None:
-    """Print to stdout. Piped output is not squeezed to 80 columns (unless COLUMNS says so): rows stay
-    whole lines, so ids and folders survive ``grep``."""
-    console = Console(soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(soft_wrap=False, width=1000)
-    console.print(table)

@@ -6,11 +6,11 @@ it accepts, never a silent default.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from plugin.config import env_number
 from plugin.errors import ConfigError
 
 DEFAULT_MAX_WORKERS = 4
@@ -24,19 +24,6 @@ WORKER_STOP_GRACE = 1.0
 # Workers run at this niceness (a background export yields the CPU to the MCP server answering the
 # host, and to whatever the user is doing); what they do and record is the same at any priority.
 WORKER_NICENESS = 10
-
-
-def _number(env: Mapping[str, str], name: str, default: float | None, *, low: float, what: str) -> float | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < low:
-        raise ConfigError(f"{name}={raw!r} is not {what}; fix or unset it.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -63,15 +50,16 @@ class RuntimeSettings:
             ConfigError: a value is not a number in its range.
         """
         env = os.environ if env is None else env
-        workers = _number(env, "SFBACKUP_MAX_WORKERS", DEFAULT_MAX_WORKERS, low=1, what="a whole number >= 1")
-        keep = _number(env, "SFBACKUP_KEEP_BACKUPS", None, low=1, what="a whole number >= 1 (backups kept per org)")
-        for name, value in (("SFBACKUP_MAX_WORKERS", workers), ("SFBACKUP_KEEP_BACKUPS", keep)):
-            if value is not None and value != int(value):
-                raise ConfigError(f"{name}={env.get(name)!r} is not a whole number; fix or unset it.")
-        lease = _number(env, "SFBACKUP_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, low=0.5, what="seconds >= 0.5")
-        delay = _number(env, "SFBACKUP_CLEANUP_DELAY", DEFAULT_CLEANUP_DELAY, low=0, what="seconds >= 0")
-        grace = _number(env, "SFBACKUP_CANCEL_GRACE", DEFAULT_CANCEL_GRACE, low=0, what="seconds >= 0")
-        age = _number(env, "SFBACKUP_MAX_BACKUP_AGE_DAYS", None, low=0, what="days > 0")
+        workers = env_number(
+            env, "SFBACKUP_MAX_WORKERS", DEFAULT_MAX_WORKERS, low=1, whole=True, what="a whole number >= 1"
+        )
+        keep = env_number(
+            env, "SFBACKUP_KEEP_BACKUPS", None, low=1, whole=True, what="a whole number >= 1 (backups kept per org)"
+        )
+        lease = env_number(env, "SFBACKUP_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, low=0.5, what="seconds >= 0.5")
+        delay = env_number(env, "SFBACKUP_CLEANUP_DELAY", DEFAULT_CLEANUP_DELAY, low=0, what="seconds >= 0")
+        grace = env_number(env, "SFBACKUP_CANCEL_GRACE", DEFAULT_CANCEL_GRACE, low=0, what="seconds >= 0")
+        age = env_number(env, "SFBACKUP_MAX_BACKUP_AGE_DAYS", None, low=0, what="days > 0")
         if age == 0:
             raise ConfigError("SFBACKUP_MAX_BACKUP_AGE_DAYS=0 would delete every backup; use days > 0 or unset it.")
         assert workers is not None and lease is not None and delay is not None and grace is not None
