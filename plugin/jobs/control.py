@@ -13,7 +13,7 @@ from events.ids import job_stream
 from events.vocabulary import JobCancelled, JobCancelRequested
 from plugin.errors import JobNotFoundError, JobStateError
 from plugin.jobs import leases
-from plugin.jobs.state import ACTIVE, ENDED, RESUMABLE, read_state, resumable, system_event
+from plugin.jobs.state import ACTIVE, ENDED, read_state, resumable, system_event
 from projections import JobStatus
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def cancel(
                 if correlation_id is not None:
                     extra["request"] = correlation_id
                 events = [system_event(state, JobCancelRequested(reason=reason), actor=actor, **extra)]
-                if status.status in RESUMABLE or resumable(status) or leases.get(tx, job_id) is None:
+                if resumable(status) or leases.get(tx, job_id) is None:
                     # Nobody runs it (queued, interrupted, failed waiting for a resume): cancelled at once.
                     events.append(system_event(state, JobCancelled(forced=False), actor=actor, **extra))
                 tx.append(job_stream(job_id), events, expected_version=state.version)

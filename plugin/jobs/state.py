@@ -22,14 +22,13 @@ from projections.job_status import JobStatus
 
 ENDED = frozenset({"completed", "failed", "cancelled"})  # cleanup applies; "interrupted" waits for a resume
 ACTIVE = frozenset({"requested", "running"})
-# A job whose worker will not come back and that is not finished: cancelled at once when asked.
-RESUMABLE = frozenset({"interrupted"})
 
 
 def resumable(status: JobStatus) -> bool:
-    """Whether the next attempt may start: interrupted, or failed with a retryable error (an API
-    limit, the network) whose ``.partial`` folder the cleanup keeps for that resume."""
-    if status.status in RESUMABLE:
+    """Whether the next attempt may start: interrupted (its worker will not come back), or failed
+    with a retryable error (an API limit, the network) whose ``.partial`` folder the cleanup keeps
+    for that resume. Nobody runs such a job, so a cancel ends it at once."""
+    if status.status == "interrupted":
         return True
     failed = status.status == "failed" and not status.cleaned
     return failed and status.error is not None and status.error.retryable
