@@ -51,8 +51,8 @@ from plugin.jobs.settings import WORKER_STOP_GRACE, RuntimeSettings
 from plugin.jobs.state import read_state
 from plugin.log_setup import configure_logging
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.errors import SalesforceError
-from plugin.salesforce.export import Exporter, ExportOptions, ExportStoppedError, Progress
+from plugin.salesforce.errors import ExportStoppedError, SalesforceError
+from plugin.salesforce.export import Exporter, ExportOptions, Progress
 from plugin.salesforce.manifest import read_manifest
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
 from plugin.salesforce.resume import ResumePoint, resume_point

@@ -82,7 +82,10 @@ class CsvSink:
         self.path = path.with_name(path.name + ".gz") if compress else path
         self.columns = list(columns)
         self.rows = 0
-        self._raw: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        # A fresh file, never the old one truncated: a fenced worker that still holds the old one open
+        # (it was stopped and woke up late) writes into that, not into the new attempt's CSV.
+        self.path.unlink(missing_ok=True)
+        self._raw: IO[bytes] = open(self.path, "xb")  # noqa: SIM115 - closed in close()
         self._hashed = _Hashed(self._raw)
         self._hash_valid = True  # until a rewind cuts bytes that were hashed
         self._gz = gzip.GzipFile(fileobj=self._hashed, mode="wb", mtime=0) if compress else None

@@ -55,3 +55,8 @@ class SalesforceNetworkError(SalesforceError):
 
 class SalesforceDataError(SalesforceError):
     """The org sent something inconsistent (a short file, a missing field)."""
+
+
+class ExportStoppedError(SalesforceError):
+    """The caller's ``should_stop`` said stop (a cancel, a lost lease): the export ends at once and
+    leaves the partial folder as it is (a newer attempt may be writing it)."""

@@ -21,7 +21,7 @@ from plugin.salesforce.compression import compression_section
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.deleted import NOT_REPLICATEABLE, capture_deleted
 from plugin.salesforce.download import FileDownloader
-from plugin.salesforce.errors import SalesforceAuthError, SalesforceError
+from plugin.salesforce.errors import ExportStoppedError, SalesforceAuthError, SalesforceError
 from plugin.salesforce.files import (
     DownloadReport,
     FileResult,
@@ -108,10 +108,6 @@ class ExportResult:
 
 class ExportFailedError(SalesforceError):
     """Files or objects could not be exported; the backup would be incomplete."""
-
-
-class ExportStoppedError(SalesforceError):
-    """The caller's ``should_stop`` said stop (a cancel, a lost lease); the partial folder stays as it is."""
 
 
 def _never() -> bool:
@@ -432,10 +428,10 @@ class Exporter:
         return entry, []
 
     def _may_reuse(self, task: FileTask) -> bool:
-        """Whether a body an earlier attempt kept may stand for this task: its object's rows are the
-        very ones the body was checked against (the object was reused), or the record's MD5 checksum
-        (ContentVersion) pins the body whatever changed."""
-        return self.resume is not None and (task.object in self._reused_objects or task.expected_md5 is not None)
+        """(Resumes only.) Whether a body an earlier attempt kept may stand for this task: its object's
+        rows are the very ones the body was checked against (the object was reused), or the record's
+        MD5 checksum (ContentVersion) pins the body whatever changed."""
+        return task.object in self._reused_objects or task.expected_md5 is not None
 
     def _download(self, tasks: list[FileTask], total: int) -> DownloadReport:
         report = DownloadReport([], [], [])

@@ -26,6 +26,7 @@ import structlog
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import (
+    ExportStoppedError,
     SalesforceApiError,
     SalesforceAuthError,
     SalesforceError,
@@ -72,8 +73,9 @@ def refusal(error: SalesforceApiError) -> str | None:
 
 
 def stops_job(error: BaseException) -> bool:
-    """Errors after which no other object can be exported either: stop, retryable, resume later."""
-    return isinstance(error, SalesforceLimitError | SalesforceAuthError | SalesforceNetworkError)
+    """Errors after which no other object can be exported either: stop (retryable, resume later), and
+    touch nothing on the way out (a stop asked for by a cancel or a lost lease included)."""
+    return isinstance(error, SalesforceLimitError | SalesforceAuthError | SalesforceNetworkError | ExportStoppedError)
 
 
 @dataclass

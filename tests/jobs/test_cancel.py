@@ -15,7 +15,8 @@ from plugin.errors import JobStateError
 from plugin.jobs import leases, recovery
 from plugin.jobs.settings import RuntimeSettings
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.export import Exporter, ExportOptions, ExportStoppedError
+from plugin.salesforce.errors import ExportStoppedError
+from plugin.salesforce.export import Exporter, ExportOptions
 from tests.jobs.support import (
     HOLD_CONTACT,
     ended,
@@ -210,3 +211,37 @@ def test_a_job_failed_retryably_can_be_cancelled_instead_of_resumed_and_its_part
         with pytest.raises(JobStateError, match="has already been cancelled"):
             rt.cancel(job)
         rt.close()
+
+
+def test_a_stop_in_the_middle_of_an_object_ends_the_export_and_leaves_its_csv(tmp_path: Path) -> None:
+    """A stop is not an object that failed: nothing is discarded (a newer attempt may be writing the
+    same file) and no further object is exported."""
+    from plugin.config import credentials_from_env
+    from plugin.fakeorg import start_fake_org
+    from tests.conftest import DEMO_ORG, sf_env
+
+    with start_fake_org(DEMO_ORG, page_size=50) as fake:
+        client = OrgClient(credentials_from_env(sf_env(fake)), api_version="62.0", extra_ca=Path(fake.ca_bundle))
+
+        def should_stop() -> bool:  # once a second page (a nextRecordsUrl locator) has arrived: inside Account
+            return any(e.path.rstrip("/").split("/")[-1].startswith("01g") for e in fake.request_log)
+
+        exporter = Exporter(
+            client,
+            client.identity(),
+            ExportOptions(job_id="j1", objects_filter=("Account", "Contact"), include_files=False),
+            tmp_path / "backup",
+            on_plan=lambda selection: None,
+            on_progress=lambda progress: None,
+            log_head=lambda: (0, "00" * 32),
+            should_stop=should_stop,
+        )
+        try:
+            with pytest.raises(ExportStoppedError):
+                exporter.run()
+        finally:
+            client.close()
+        asked_contact = [e for e in fake.request_log if e.sobject == "Contact"]
+    csv_file = tmp_path / "backup.partial" / "data" / "Account.csv"
+    assert csv_file.is_file() and csv_file.read_bytes().startswith(b"Id,")
+    assert asked_contact == []
