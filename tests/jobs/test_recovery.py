@@ -94,11 +94,13 @@ def test_a_killed_worker_is_interrupted_exactly_once_by_racing_reapers_and_resum
 
 def test_a_worker_stopped_past_its_lease_is_fenced_and_attempt_2_owns_the_job(home: Path) -> None:
     with fake_org() as fake:
-        fake.add_fault({"action": "delay", "seconds": 0.3, "path": "/query", "times": 1000})  # a slow org
+        # Stopped while it waits for Salesforce, not at a random moment: a process stopped inside a
+        # write transaction would hold SQLite's lock, and every other writer would time out.
+        hold = fake.add_fault({"action": "delay", "seconds": 30, "path": "/query", "sobject": "Contact", "times": 1})
         rt = runtime(home, fake, SFBACKUP_LEASE_SECONDS="2")
         job = rt.start_backup(options(home)).job_id
         pid = worker_pid(rt, job)
-        wait_until(lambda: progressed(rt, job), what="the first progress event")
+        wait_until(lambda: progressed(rt, job) and held(fake, hold), what="the worker to wait in a query")
         old = rt.child(job)
         assert old is not None
         os.kill(pid, signal.SIGSTOP)
