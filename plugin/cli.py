@@ -205,8 +205,6 @@ def backup(
         )
         job = runtime.start_backup(options, actor="cli", tool="sfbackup backup")
         job = _follow(runtime, job.job_id, quiet=json_)
-    except (PluginError, EventLogError) as e:
-        raise fail(str(e)) from e
     finally:
         runtime.close()
     if json_:
@@ -269,8 +267,6 @@ def status(ctx: click.Context, job_id: str | None, limit: int, offset: int, json
             total = 1
         else:
             jobs, total = runtime.jobs(limit=limit, offset=offset)
-    except (PluginError, EventLogError) as e:
-        raise fail(str(e)) from e
     finally:
         runtime.close()
     if json_:
@@ -301,8 +297,6 @@ def cancel(ctx: click.Context, job_id: str, reason: str | None, json_: bool) -> 
         while job.status not in ("cancelled", "completed", "failed") and time.monotonic() < deadline:
             time.sleep(0.1)
             job = runtime.job(job_id)
-    except (PluginError, EventLogError) as e:
-        raise fail(str(e)) from e
     finally:
         runtime.close()
     if json_:
@@ -326,8 +320,6 @@ def resume(ctx: click.Context, job_id: str, follow: bool, json_: bool) -> None:
         job = runtime.resume(job_id)
         if follow:
             job = _follow(runtime, job_id, quiet=json_, ended={"completed", "failed", "cancelled"})
-    except (PluginError, EventLogError) as e:
-        raise fail(str(e)) from e
     finally:
         runtime.close()
     if json_:
@@ -351,8 +343,6 @@ def list_backups(ctx: click.Context, org_id: str | None, limit: int, offset: int
     runtime = _runtime(ctx)
     try:
         entries, total = runtime.backups(limit=limit, offset=offset, org_id=org_id)
-    except (PluginError, EventLogError) as e:
-        raise fail(str(e)) from e
     finally:
         runtime.close()
     if json_:
