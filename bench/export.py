@@ -143,7 +143,8 @@ def run_raw(info: dict[str, Any], out: Path, plan: list[dict[str, Any]]) -> int:
                     url = f"{info['instance_url']}{found.group(1).decode()}" if found else ""
                     params = None
             else:
-                job = session.post(f"{base}jobs/query", json={"operation": "queryAll", "query": soql}, headers=headers)
+                spec = {"operation": "queryAll", "query": soql, "lineEnding": "CRLF"}  # as ours asks
+                job = session.post(f"{base}jobs/query", json=spec, headers=headers)
                 job_id = job.json()["id"]
                 while session.get(f"{base}jobs/query/{job_id}", headers=headers).json()["state"] != "JobComplete":
                     time.sleep(0.05)

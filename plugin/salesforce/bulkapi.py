@@ -58,7 +58,7 @@ class BulkQueryApi:
             "query": soql,
             "contentType": "CSV",
             "columnDelimiter": "COMMA",
-            "lineEnding": "LF",
+            "lineEnding": "CRLF",  # our CSV's line end: pages are copied as they come (bulkrows.py)
         }
 
         def post() -> dict[str, Any]:

@@ -4,8 +4,9 @@ Rules (documented in the README): null -> empty cell (Salesforce's REST API send
 text, so null and "" cannot be told apart in an export, as in Data Loader); booleans -> true/false;
 numbers -> the JSON literal text, never through float; datetimes and every other text -> verbatim
 (no trimming, no newline or Unicode normalisation); nested values (compound fields kept when
-their components are missing) -> compact JSON. Rows end in CRLF, so a lone CR or LF inside a
-value is always quoted.
+their components are missing) -> compact JSON. Every value is quoted, as Data Loader writes its
+exports and the Bulk API its results (so Bulk pages are copied as they come: bulkrows.py); quotes
+inside values are doubled, rows end in CRLF.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class CsvSink:
         self._gz = gzip.GzipFile(fileobj=self._hashed, mode="wb", mtime=0) if compress else None
         target: IO[bytes] = self._hashed if self._gz is None else self._gz  # type: ignore[assignment]
         self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
-        self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
         self._writer.writerow(self.columns)
 
     def write(self, record: Mapping[str, Any]) -> None:
@@ -105,12 +106,11 @@ class CsvSink:
         self._writer.writerows(rows)
         self.rows += len(rows)
 
-    def write_lines(self, lines: Sequence[str]) -> None:
-        """Rows already written as CSV lines (no line end), in column order."""
-        if lines:
-            self._text.write("\r\n".join(lines))
-            self._text.write("\r\n")
-            self.rows += len(lines)
+    def write_raw(self, data: bytes, rows: int) -> None:
+        """``rows`` whole records already in this CSV's form (UTF-8, quoted, CRLF), in column order."""
+        self._text.flush()
+        self._text.buffer.write(data)
+        self.rows += rows
 
     @property
     def rewindable(self) -> bool:

@@ -1,26 +1,23 @@
 """One object's records through a Bulk API 2.0 query job, written in the REST path's exact format.
 
-Each results page is converted row by row as it streams in, straight into the object's CSV; if the
-connection drops midway, the CSV is cut back to where the page began and the page is fetched again
-with the same locator. (A gzip CSV cannot be cut back: then each page is saved to a spool file
-first and converted once complete.) Bulk CSV and our CSV differ only in form, so the conversion is:
-every value unquoted where RFC 4180 allows (the csv module's minimal quoting, as the REST path),
-CRLF row ends, and datetimes in the REST API's form (``2024-01-31T12:00:00.000Z`` becomes
-``2024-01-31T12:00:00.000+0000``, the same instant). Null and empty text are both an empty cell in
-both paths. Any way the job cannot deliver raises ``BulkUnusableError`` and the caller uses REST.
+Each results page is copied as it streams in, straight into the object's CSV (bulkrows.py: the
+Bulk API's CSV, asked for with CRLF line ends, is our form but for datetimes); if the connection
+drops midway, the CSV is cut back to where the page began and the page is fetched again with the
+same locator. (A gzip CSV cannot be cut back: then each page is saved to a spool file first and
+copied once complete.) Any way the job cannot deliver raises ``BulkUnusableError`` and the caller
+uses REST.
 """
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from plugin.salesforce.bulkapi import BulkQueryApi
-from plugin.salesforce.bulkrows import convert_page, convert_rows
+from plugin.salesforce.bulkrows import BulkLayout, copy_page
 from plugin.salesforce.client import CHUNK, OrgClient
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import (
@@ -48,28 +45,6 @@ class BulkResult:
     polls: int
 
 
-class _Chunks(io.RawIOBase):
-    """A response body's chunks as a raw stream (for a text reader over a streamed page)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
 class BulkRecords:
     """Writes every row of one object into ``sink`` through one Bulk API 2.0 queryAll job."""
 
@@ -94,7 +69,7 @@ class BulkRecords:
         self.where = where
         self.columns = list(columns)
         types = {str(f.get("name")): f.get("type") for f in describe.get("fields", []) if isinstance(f, Mapping)}
-        self.datetime_columns = [i for i, c in enumerate(self.columns) if types.get(c) == "datetime"]
+        self.layout = BulkLayout.of(object_name, self.columns, types)
         self.sink = sink
         self.spool = spool
         self.poll_timeout = poll_timeout
@@ -127,10 +102,9 @@ class BulkRecords:
             announced = -1
         rows = deleted = pages = 0
         locator: str | None = None
-        deleted_column = self.columns.index("IsDeleted") if "IsDeleted" in self.columns else None
         try:
             while True:
-                announced_page, following, got, gone = self._page(job_id, locator, rows, deleted_column)
+                announced_page, following, got, gone = self._page(job_id, locator, rows)
                 pages += 1
                 if got != announced_page:
                     raise SalesforceDataError(
@@ -158,16 +132,12 @@ class BulkRecords:
             )
         return BulkResult(rows, deleted, announced, job_id, pages, polls)
 
-    def _page(
-        self, job_id: str, locator: str | None, before: int, deleted_column: int | None
-    ) -> tuple[int, str | None, int, int]:
+    def _page(self, job_id: str, locator: str | None, before: int) -> tuple[int, str | None, int, int]:
         """One results page into the CSV: (rows announced, next locator, rows written, deleted)."""
         if not self.sink.rewindable:
             page = self.api.results(job_id, locator, self.spool)
-            got, gone = convert_page(
-                self.spool, self.columns, self.datetime_columns, self.sink, object_name=self.object,
-                deleted_column=deleted_column,
-            )  # fmt: skip
+            with open(self.spool, "rb") as fh:
+                got, gone = copy_page(iter(lambda: fh.read(CHUNK), b""), self.layout, self.sink)
             return page.records, page.locator, got, gone
         mark = self.sink.mark()
 
@@ -175,16 +145,8 @@ class BulkRecords:
             self.sink.rewind(mark)  # a page fetched again starts where the first try did
             response, announced, following = self.api.open_results(job_id, locator)
             with response:
-                raw = io.BufferedReader(_Chunks(response.iter_content(CHUNK)), CHUNK)
-                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                got, gone = convert_rows(
-                    text,
-                    self.columns,
-                    self.datetime_columns,
-                    self.sink,
-                    object_name=self.object,
-                    deleted_column=deleted_column,
-                    on_batch=lambda n: self.on_rows(before + n),
+                got, gone = copy_page(
+                    response.iter_content(CHUNK), self.layout, self.sink, on_batch=lambda n: self.on_rows(before + n)
                 )
             return announced, following, got, gone
 

@@ -243,5 +243,5 @@ def test_a_stop_in_the_middle_of_an_object_ends_the_export_and_leaves_its_csv(tm
             client.close()
         asked_contact = [e for e in fake.request_log if e.sobject == "Contact"]
     csv_file = tmp_path / "backup.partial" / "data" / "Account.csv"
-    assert csv_file.is_file() and csv_file.read_bytes().startswith(b"Id,")
+    assert csv_file.is_file() and csv_file.read_bytes().startswith(b'"Id",')
     assert asked_contact == []

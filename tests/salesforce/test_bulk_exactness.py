@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from plugin.fakeorg import FakeOrgServer, start_fake_org
-from plugin.salesforce.bulkrows import convert_page, convert_rows, rest_datetime
+from plugin.salesforce.bulkrows import BLOCK, BulkLayout, copy_page, rest_datetime
 from plugin.salesforce.csvout import CsvSink
 from tests.fakeorg.genorg import generated_org
 from tests.orgdata import expected_cell, load_objects
@@ -122,6 +122,21 @@ def _bulk_cell(value: Any) -> str:
     return str(value)
 
 
+def _copy(
+    page: bytes, columns: list[str], types: dict[str, str], out: Path, *, piece: int = 1 << 20, block: int = BLOCK
+) -> tuple[tuple[int, int], bytes]:
+    """``copy_page`` of ``page`` arriving in pieces of ``piece`` bytes: (rows, deleted) and the CSV."""
+    sink = CsvSink(out, columns)
+    pieces = (page[i : i + piece] for i in range(0, len(page), piece))
+    try:
+        got = copy_page(pieces, BulkLayout.of("X", columns, types), sink, block=block)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+    return got, out.read_bytes()
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(VALUE, VALUE, STAMP), max_size=8))
 def test_a_bulk_page_converts_to_the_bytes_the_rest_path_writes(
@@ -135,15 +150,14 @@ def test_a_bulk_page_converts_to_the_bytes_the_rest_path_writes(
         rest.write(record)
     rest.close()
     page = io.StringIO()
-    writer = csv.writer(page, quoting=csv.QUOTE_ALL, lineterminator="\n")  # as Salesforce writes Bulk pages
+    writer = csv.writer(page, quoting=csv.QUOTE_ALL, lineterminator="\r\n")  # as Salesforce writes Bulk pages
     writer.writerow(columns)
     for r in records:
         writer.writerow([r["Id"], _bulk_cell(r["A"]), _bulk_cell(r["B"]), r["Stamp"][:-5] + "Z"])
-    (tmp / "page.csv").write_bytes(page.getvalue().encode("utf-8"))
-    bulk = CsvSink(tmp / "bulk.csv", columns)
-    assert convert_page(tmp / "page.csv", columns, [3], bulk, object_name="X") == (len(records), 0)
-    bulk.close()
-    assert (tmp / "bulk.csv").read_bytes() == (tmp / "rest.csv").read_bytes()
+    types = {"Id": "id", "A": "string", "B": "textarea", "Stamp": "datetime"}
+    got, data = _copy(page.getvalue().encode("utf-8"), columns, types, tmp / "bulk.csv", piece=7, block=64)
+    assert got == (len(records), 0)
+    assert data == (tmp / "rest.csv").read_bytes()
 
 
 def test_only_bulk_utc_datetimes_are_rewritten() -> None:
@@ -167,18 +181,20 @@ def test_a_compressed_bulk_export_spools_pages_and_survives_a_drop(generated: Fa
     assert not list((bulk.result.directory / "data").glob(".*"))  # type: ignore[union-attr]  # no spool left
 
 
-# -- the short road for plain lines gives what the csv module gives ---------------------------------
-# Values rich in what makes CSV hard: quotes, commas, the "," separator itself, CR, LF, empties.
-PIECES = ['"', ",", '","', '""', "\r", "\n", "\r\n", "a", "Z", " ", "é"]
+# -- the block copy gives what the csv module gives, on any text -----------------------------------
+# Values rich in what makes CSV hard: quotes, commas, the "," separator itself, CR, LF, empties,
+# and text that looks like a datetime (or its end) in columns that are not datetimes.
+PIECES = ['"', ",", '","', '""', "\r", "\n", "\r\n", '\r\n"', "a", "Z", " ", "é", "T12:00:00.000Z", "1"]
 HARD = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
-CELL = st.one_of(HARD, TEXT, STAMP.map(lambda s: s + "Z"), st.sampled_from(["", "true", "false"]))
+CELL = st.one_of(HARD, TEXT, STAMP.map(lambda s: s + "Z"), st.sampled_from(["", "true", "false", "001A"]))
+KINDS = ["id", "string", "datetime", "boolean", "reference", "double", "date", "time", "anyType"]
 
 
 def _reference(page: str, columns: list[str], stamps: list[int], deleted_column: int | None) -> tuple[str, int]:
-    """Every row through csv.reader and csv.writer: what the conversion must give."""
+    """Every row through csv.reader and csv.writer: what the copy must give."""
     reader = csv.reader(io.StringIO(page, newline=""), strict=True)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(next(reader))
     deleted = 0
     for row in reader:
@@ -190,18 +206,48 @@ def _reference(page: str, columns: list[str], stamps: list[int], deleted_column:
     return out.getvalue(), deleted
 
 
+ALNUM = st.from_regex(r"[0-9A-Za-z]{1,18}", fullmatch=True)
+# mostly what the Bulk API writes for each type, sometimes anything at all
+TYPED = {
+    "id": ALNUM,
+    "reference": st.one_of(ALNUM, st.just("")),
+    "datetime": st.one_of(STAMP.map(lambda s: s + "Z"), st.just("")),
+    "boolean": st.sampled_from(["true", "false"]),
+    "double": st.sampled_from(["", "-0", "1e5", "12345678901234567890.123456789", "1.5E-7"]),
+    "date": st.sampled_from(["", "2024-01-31", "1700-01-01"]),
+}
+
+
+def _cell(kind: str, hostile: bool) -> st.SearchStrategy[str]:
+    typed = TYPED.get(kind, st.one_of(TEXT, HARD))
+    return st.one_of(*[typed] * 7, CELL) if hostile else typed
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    width=st.integers(1, 4),
-    cells=st.lists(CELL, max_size=40),
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(lambda k: ["id", *k[1:]]),
+    data=st.data(),
+    hostile=st.booleans(),
     quote_all=st.booleans(),
-    line_end=st.sampled_from(["\n", "\r\n"]),
+    line_end=st.sampled_from(["\r\n", "\r\n", "\n"]),  # CRLF as asked, LF from a server that did not listen
+    piece=st.integers(1, 64),
+    block=st.integers(1, 200),
 )
-def test_the_short_road_writes_what_the_csv_module_writes(
-    width: int, cells: list[str], quote_all: bool, line_end: str, tmp_path_factory: Any
+def test_the_block_copy_writes_what_the_csv_module_writes(
+    kinds: list[str],
+    data: st.DataObject,
+    hostile: bool,
+    quote_all: bool,
+    line_end: str,
+    piece: int,
+    block: int,
+    tmp_path_factory: Any,
 ) -> None:
-    columns = [f"C{i}" for i in range(width)]
-    rows = [cells[i : i + width] for i in range(0, len(cells) - len(cells) % width, width)]
+    width = len(kinds)
+    stamps = [i for i, kind in enumerate(kinds) if kind == "datetime"]
+    deleted_column = kinds.index("boolean") if "boolean" in kinds else None
+    columns = ["IsDeleted" if i == deleted_column else f"C{i}" for i in range(width)]
+    rows = [list(r) for r in data.draw(st.lists(st.tuples(*[_cell(k, hostile) for k in kinds]), max_size=10))]
     page = io.StringIO()
     quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL  # Salesforce quotes all; the other form must work too
     writer = csv.writer(page, quoting=quoting, lineterminator=line_end)
@@ -209,62 +255,87 @@ def test_the_short_road_writes_what_the_csv_module_writes(
     writer.writerows(rows)
     # the csv module does not quote a lone CR when rows end in LF: such a page does not read back
     assume(list(csv.reader(io.StringIO(page.getvalue(), newline="")))[1:] == rows)
-    stamps, deleted_column = [width - 1], 0
     expected, expected_deleted = _reference(page.getvalue(), columns, stamps, deleted_column)
+    types = dict(zip(columns, kinds, strict=True))
     tmp = tmp_path_factory.mktemp("road")
-    (tmp / "page.csv").write_bytes(page.getvalue().encode("utf-8"))
-    sink = CsvSink(tmp / "out.csv", columns)
-    got = convert_page(tmp / "page.csv", columns, stamps, sink, object_name="X", deleted_column=deleted_column)
-    sink.close()
+    got, out = _copy(page.getvalue().encode("utf-8"), columns, types, tmp / "out.csv", piece=piece, block=block)
     assert got == (len(rows), expected_deleted)
-    assert (tmp / "out.csv").read_bytes() == expected.encode("utf-8")
+    assert out == expected.encode("utf-8")
 
 
-def test_plain_lines_take_the_short_road_and_hard_ones_the_csv_module(tmp_path: Path) -> None:
-    page = (
-        '"Id","A","Stamp"\n'
-        '"1","plain","2024-01-31T12:00:00.000Z"\n'
-        '"2","a,b","2024-01-31T12:00:00.000Z"\n'  # a comma: quoted again on the way out
-        '"3","say ""hi""",""\n'  # quotes: the csv module's road
-        '"4","two\nlines",""\n'  # one record over two lines
-        '"5","",""\n'
+def test_whole_records_are_copied_as_they_come_and_odd_ones_through_the_csv_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin.salesforce import bulkrows
+
+    columns, types = ["Id", "A", "Stamp"], {"Id": "id", "A": "string", "Stamp": "datetime"}
+    fast = (
+        '"Id","A","Stamp"\r\n'
+        '"1","plain","2024-01-31T12:00:00.000Z"\r\n'
+        '"2","a,b","2024-01-31T12:00:00.000Z"\r\n'
+        '"3","say ""hi""",""\r\n'
+        '"4","two\r\nlines",""\r\n'
+        '"5","",""\r\n'
     )
-    sink = CsvSink(tmp_path / "out.csv", ["Id", "A", "Stamp"])
-    assert convert_rows(io.StringIO(page, newline=""), ["Id", "A", "Stamp"], [2], sink, object_name="X") == (5, 0)
-    sink.close()
-    assert (tmp_path / "out.csv").read_bytes() == (
-        b"Id,A,Stamp\r\n1,plain,2024-01-31T12:00:00.000+0000\r\n"
-        b'2,"a,b",2024-01-31T12:00:00.000+0000\r\n3,"say ""hi""",\r\n4,"two\nlines",\r\n5,,\r\n'
+    expected = (
+        b'"Id","A","Stamp"\r\n"1","plain","2024-01-31T12:00:00.000+0000"\r\n'
+        b'"2","a,b","2024-01-31T12:00:00.000+0000"\r\n"3","say ""hi""",""\r\n"4","two\r\nlines",""\r\n'
+        b'"5","",""\r\n'
     )
+    with monkeypatch.context() as patched:  # quotes, commas and line breaks inside values: no csv module needed
+        patched.setattr(bulkrows, "_csv_module_rows", None)
+        assert _copy(fast.encode(), columns, types, tmp_path / "fast.csv") == ((5, 0), expected)
+    # a text value that ends like a datetime is no datetime: that block takes the csv module's road
+    odd = fast.replace('"plain"', '"at T12:00:00.000Z"')
+    got, data = _copy(odd.encode(), columns, types, tmp_path / "odd.csv")
+    assert got == (5, 0) and data == expected.replace(b'"plain"', b'"at T12:00:00.000Z"')
+    # a page in another form (LF line ends, values unquoted) gives the same CSV
+    lf = fast.replace("\r\n", "\n").replace('"1","plain"', "1,plain")
+    got, data = _copy(lf.encode(), columns, types, tmp_path / "lf.csv")
+    assert got == (5, 0) and data == expected.replace(b"two\r\nlines", b"two\nlines")
 
 
 def test_a_row_of_the_wrong_width_is_refused_on_either_road(tmp_path: Path) -> None:
     from plugin.salesforce.errors import SalesforceDataError
 
-    for line in ('"1","x","y"\n', '"1"\n', "1,x,y\n", '"1","x,",""\n'):
-        sink = CsvSink(tmp_path / "out.csv", ["Id", "A"])
+    for line in ('"1","x","y"\r\n', '"1"\r\n', "1,x,y\r\n", '"1","x,",""\r\n', '"1","x","y"\n'):
         with pytest.raises(SalesforceDataError, match=r"has [13] values for 2 columns"):
-            convert_rows(io.StringIO('"Id","A"\n' + line, newline=""), ["Id", "A"], [], sink, object_name="X")
-        sink.abort()
+            _copy(('"Id","A"\r\n' + line).encode(), ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv")
+
+
+def test_a_page_that_is_not_utf8_is_refused_on_either_road(tmp_path: Path) -> None:
+    from plugin.salesforce.errors import SalesforceDataError
+
+    for end in (b"\r\n", b"\n"):
+        page = b'"Id","A"' + end + b'"1","caf\xe9"' + end
+        with pytest.raises(SalesforceDataError, match="UTF-8"):
+            _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv")
+
+
+def test_a_record_longer_than_a_block_waits_for_its_end(tmp_path: Path) -> None:
+    long = "x" * 5000
+    page = f'"Id","A"\r\n"1","{long}"\r\n"2","b"\r\n'.encode()
+    got, data = _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv", piece=100, block=1000)
+    assert got == (2, 0) and data == page
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        '"1","two\nlines","x"\n"2","b","c"\n',  # gathered: a line break, no quote
-        '"1","a,\r\nb","x"\n"2","b","c"\n',  # CRLF and a comma inside a value
-        '"1","lone\rcr","x"\n',  # a lone CR also ends a physical line when read with newline=""
-        '"1","three\n\nlines",""\n"2","",""\n',  # an empty line inside a value
-        '"1","spans\nand ""quotes""","x"\n"2","b","c"\n',  # gathered, but quotes inside: the csv module
-        '"1","open\nline","x"\n"2","b","""q"""\n',  # gathering runs into the next record: given back
+        '"1","two\nlines","x"\r\n"2","b","c"\r\n',
+        '"1","a,\r\nb","x"\r\n"2","b","c"\r\n',
+        '"1","lone\rcr","x"\r\n',
+        '"1","three\r\n\r\nlines",""\r\n"2","",""\r\n',
+        '"1","spans\r\n""2"",""quotes""","x"\r\n"2","b","c"\r\n',  # a record start lookalike inside a value
+        '"1","open\r\n""line","x"\r\n"2","b","""q"""\r\n',
     ],
 )
-def test_records_over_several_lines_convert_as_the_csv_module_reads_them(body: str, tmp_path: Path) -> None:
+def test_records_over_several_lines_copy_as_the_csv_module_reads_them(body: str, tmp_path: Path) -> None:
     columns = ["Id", "A", "B"]
-    page = '"Id","A","B"\n' + body
+    page = '"Id","A","B"\r\n' + body
     expected, _ = _reference(page, columns, [], None)
-    sink = CsvSink(tmp_path / "out.csv", columns)
-    rows, _ = convert_rows(io.StringIO(page, newline=""), columns, [], sink, object_name="X")
-    sink.close()
-    assert rows == len(list(csv.reader(io.StringIO(page, newline="")))) - 1
-    assert (tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")
+    types = {"Id": "id", "A": "string", "B": "string"}
+    for block in (1, 20, BLOCK):
+        got, data = _copy(page.encode(), columns, types, tmp_path / "out.csv", piece=3, block=block)
+        assert got[0] == len(list(csv.reader(io.StringIO(page, newline="")))) - 1
+        assert data == expected.encode("utf-8")
