@@ -36,11 +36,11 @@ from plugin.salesforce.errors import SalesforceDataError
 
 BLOCK = 4 << 20  # bytes converted at once: big enough that per-block costs vanish, small for memory
 
-_STAMP = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-_STAMP_END = rb"T\d\d:\d\d:\d\d\.\d{3}Z"
-# datetime cells as the Bulk API writes them; ids, booleans, numbers and dates hold no colon (so
-# they cannot end like a datetime); any other column holds any quoted text not ending like one
-_STAMP_CELL = rb'"(?:' + _STAMP + rb')?"'
+_STAMP_END = rb"T\d\d:\d\d:\d\d\.\d{3}Z"  # how a Bulk datetime ends (2024-01-31T12:00:00.000Z)
+# datetime cells: any value without quotes (one ending like that is rewritten, as rest_datetime
+# does); ids, booleans, numbers and dates hold no colon, so they cannot end like a datetime; any
+# other column holds any quoted text but one ending like a datetime
+_PLAIN = rb'"[^"]*+"'
 _NO_COLON = rb'"[^":]*+"'
 _COLONLESS = frozenset({"id", "reference", "boolean", "date", "int", "long", "double", "currency", "percent"})
 _TEXT = rb'"[^"]*+(?:""[^"]*+)*+(?<!' + _STAMP_END + rb')"'
@@ -48,11 +48,12 @@ _DATETIME_END = re.compile(rb'Z"(?<=' + _STAMP_END + rb'")(?=[,\r])')
 _ASCII = bytes(range(128))
 
 
+_REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z")
+
+
 def rest_datetime(value: str) -> str:
     """A Bulk datetime (``...T12:00:00.000Z``) in the REST form (``...T12:00:00.000+0000``)."""
-    if len(value) == 24 and value[-1] == "Z" and value[10] == "T":
-        return value[:-1] + "+0000"
-    return value
+    return value[:-1] + "+0000" if _REST_DATETIME.search(value) else value
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class BulkLayout:
         header = (",".join(f'"{c}"' for c in columns) + "\r\n").encode("utf-8")
         records = None
         if columns and kinds[0] == "id":  # records start with an Id: blocks can be cut (see above)
-            cells = [_STAMP_CELL if k == "datetime" else _NO_COLON if k in _COLONLESS else _TEXT for k in kinds]
+            cells = [_PLAIN if k == "datetime" else _NO_COLON if k in _COLONLESS else _TEXT for k in kinds]
             cells[0] = rb'"[0-9A-Za-z]++"'
             counted = 0 if deleted is None else deleted  # its cell is captured: one value per record
             cells[counted] = b"(" + cells[counted] + b")"
