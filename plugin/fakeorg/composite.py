@@ -144,7 +144,7 @@ def sub_request(parent: Request, sub: Subrequest) -> Request:
 
 def answer_of(response: Response, deferred: Iterable[Any] = ()) -> Answer:
     """A route's response as a subresponse: JSON bodies as sent, anything else as a JSON string."""
-    data = response.get_data()
+    data = b"".join(response.iter_encoded())  # also a streamed (cached) query page
     if not data:
         body = b"null"
     elif response.mimetype == "application/json" and _is_json(data):

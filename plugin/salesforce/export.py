@@ -158,7 +158,7 @@ class Exporter:
         self.counts: dict[str, int] | None = None
         self._reused_objects: set[str] = set()  # objects a resume took from earlier attempts
         self._reusable: dict[str, dict[str, Any] | None] = {}  # what a resume may take, per object
-        self.describes = PlannedDescribes(client, (), wanted=lambda name: True)
+        self.describes = PlannedDescribes(client, (), wanted=lambda name: True)  # run() plans the real one
         self.should_stop = should_stop  # asked on every progress report: per page, per file, per object
         self.records = 0
         self.files = 0

@@ -3,6 +3,7 @@ errors, quirks, fault rules aimed at its path), at most 25 of them, and one API 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,19 @@ def test_rules_aimed_at_the_composite_request_itself(fake: FakeOrgServer, sessio
     limited = composite(fake, session, urls)
     assert limited.status_code == 403 and limited.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert fake.api_calls == 1  # the refused one is not counted
+
+
+def test_a_query_page_from_the_response_cache_is_spliced_in_as_served(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    settings = json.loads((org / "org.json").read_text(encoding="utf-8"))
+    (org / "org.json").write_text(json.dumps({**settings, "response_cache": "cache"}), encoding="utf-8")
+    url = f"{V}/queryAll?q=SELECT+Id,+Name+FROM+Attachment"
+    with start_fake_org(org, page_size=7) as fake, client_session(fake) as session:
+        session.headers["Authorization"] = f"Bearer {fake.access_token}"
+        first = composite(fake, session, [url])  # rendered into the cache
+        alone = session.get(f"{fake.instance_url}{url}")  # served from it
+        again = composite(fake, session, [url])
+        cache = fake.snapshot()["response_cache"]
+    assert (cache["misses"], cache["hits"]) == (1, 2)
+    assert alone.status_code == 200 and b'{"body":' + alone.content + b',"httpHeaders":' in again.content
+    assert entries(first)[0]["body"] == entries(again)[0]["body"] == alone.json()
