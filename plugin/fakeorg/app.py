@@ -18,7 +18,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import control, jsonlit, oauth, replication
+from . import composite, control, jsonlit, oauth, replication
 from .auth import Credentials, bearer_token, soap_login
 from .bulk import DAILY_JOBS, BulkJobs
 from .cache import ResponseCache
@@ -55,6 +55,7 @@ _RULES = Map(
         Rule(f"{_V}/query/<locator>", endpoint="query_more", methods=["GET"]),
         Rule(f"{_V}/queryAll/<locator>", endpoint="query_more", methods=["GET"]),
         Rule(f"{_V}/limits", endpoint="limits", methods=["GET"]),
+        Rule(f"{_V}/composite", endpoint="composite", methods=["POST"]),
         Rule("/services/Soap/u/<version>", endpoint="soap_login", methods=["POST"]),
         Rule("/services/oauth2/token", endpoint="oauth_token", methods=["POST"]),
         # data: replication, record counts, Bulk API 2.0 query jobs
@@ -68,6 +69,10 @@ _RULES = Map(
     merge_slashes=False,
 )
 _UNAUTHENTICATED = frozenset({"versions", "soap_login", "oauth_token"})
+# What a Composite subrequest may ask for (Salesforce: sObject resources except blobs, query, queryAll).
+_IN_COMPOSITE = frozenset(
+    {"describe_global", "sobject", "describe", "record", "query", "query_all", "query_more", "deleted", "updated"}
+)
 # Salesforce: "the maximum length for the combined URI and headers is 16,384 bytes"; a longer URI
 # gets 414 URI Too Long, a longer URI + headers 431 (help article 000386264). Front-end pages, not
 # API error lists, and not API calls.
@@ -153,7 +158,8 @@ class FakeOrgApp:
             return self.replay.dispatch(request, self.state, self.instance_url)
         return self._dispatch(request)
 
-    def _dispatch(self, request: Request) -> tuple[Response, bool]:
+    def _dispatch(self, request: Request, *, inner: bool = False) -> tuple[Response, bool]:
+        """Route one request; ``inner``: a Composite subrequest (its composite is the API call)."""
         path = request.path.rstrip("/") or "/"  # Salesforce accepts both `query` and `query/`
         try:
             endpoint, matched = _RULES.bind_to_environ(request.environ).match(path, method=request.method)
@@ -165,11 +171,16 @@ class FakeOrgApp:
             message = f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"
             return _error(ApiError(405, "METHOD_NOT_ALLOWED", message)), False
         handler, args = self._handlers[str(endpoint)], dict(matched)
+        if inner and endpoint not in _IN_COMPOSITE:
+            message = (
+                f"{request.path}: not available in a Composite subrequest (sObject, query and queryAll resources are)"
+            )
+            return _error(ApiError(400, "INVALID_API_INPUT", message)), False
         if endpoint in _UNAUTHENTICATED:
             return handler(request, **args), False
         if not self.state.is_valid(bearer_token(request)):
             return _error(ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")), False
-        used = self.state.count_call()
+        used = self.state.used if inner else self.state.count_call()
         if used is None:
             response = _error(ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
         else:
@@ -185,7 +196,7 @@ class FakeOrgApp:
             except ApiError as exc:
                 response = _error(exc)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.state.used}/{self.state.api_max}"
-        return response, used is not None
+        return response, used is not None and not inner
 
     # --- unauthenticated -------------------------------------------------------------------
 
@@ -218,8 +229,32 @@ class FakeOrgApp:
 
     def _resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
-        names = ("sobjects", "query", "queryAll", "limits")
+        names = ("sobjects", "query", "queryAll", "limits", "composite")
         return _json({name: f"{base}/{name}" for name in names})
+
+    def _composite(self, request: Request, version: str) -> Response:
+        """Up to 25 subrequests, each through the fault rules and routes as if it came alone (composite.py)."""
+
+        def run(sub: Request) -> composite.Answer:
+            outcome = self.faults.handle(sub, lambda r: self._dispatch(r, inner=True), inner=True)
+            status = outcome.response.status_code
+            query = sub.query_string.decode()
+            entry = LoggedRequest(
+                sub.method,
+                sub.path,
+                query,
+                status,
+                False,
+                sobject=outcome.sobject,
+                faults=outcome.fired,
+                composite=True,
+            )
+            self.state.log(entry)
+            return composite.answer_of(outcome.response, outcome.deferred)
+
+        response, deferred = composite.serve(request, run)
+        self.faults.shape_body(response, request, deferred)
+        return response
 
     def _describe_global(self, request: Request, version: str) -> Response:
         return _json(with_version(self.org.global_body, version))

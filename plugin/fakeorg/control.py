@@ -108,15 +108,17 @@ class Control:
     def snapshot(self) -> dict[str, Any]:
         """Everything a test asserts on, in one JSON object (also `FakeOrgServer.snapshot()`)."""
         state = self.state
-        log = state.request_log()
+        everything = state.request_log()
+        log = [e for e in everything if not e.composite]  # requests on the wire
         used = state.used
         return {
             "api_calls": state.api_calls,
             "api_usage": {"used": used, "max": state.api_max, "remaining": max(0, state.api_max - used)},
             "logins": state.logins,
             "requests": len(log),
+            "subrequests": len(everything) - len(log),
             "by_status": dict(sorted(Counter(str(e.status) for e in log).items())),
-            "faults_fired": sum(len(e.faults) for e in log),
+            "faults_fired": sum(len(e.faults) for e in everything),
             "misses": state.misses,
             "open_cursors": state.open_cursors,
             "bulk_overrides": {k: dataclasses.asdict(v) for k, v in state.bulk_overrides().items()},

@@ -63,6 +63,7 @@ class Outcome:
     counted: bool
     sobject: str | None
     fired: tuple[str, ...]
+    deferred: tuple[FaultRule, ...] = ()  # body rules of a subrequest, for its composite's body
 
 
 def request_facts(request: Request, jobs: Mapping[str, str] | None = None) -> RequestFacts:
@@ -141,8 +142,12 @@ class FaultInjector:
         with self._lock:
             return [armed.describe() for armed in self._rules]
 
-    def handle(self, request: Request, dispatch: Dispatch) -> Outcome:
-        """Run the route under the rules that fire on this request."""
+    def handle(self, request: Request, dispatch: Dispatch, *, inner: bool = False) -> Outcome:
+        """Run the route under the rules that fire on this request.
+
+        ``inner``: a Composite subrequest, which has no connection of its own: a slow or dropped
+        body aimed at it is returned in ``Outcome.deferred`` for the composite's body (``shape_body``).
+        """
         with self._lock:
             jobs = dict(self._jobs)
         facts = request_facts(request, jobs)
@@ -166,14 +171,26 @@ class FaultInjector:
         else:
             response, counted = dispatch(request)
             self._learn_job(facts, response)
+        body_rules: list[FaultRule] = []
         for _, rule in fired:
             if isinstance(rule, BulkJobState):
                 self._override_job(rule, facts, response)
-            elif isinstance(rule, SlowBody):
+            elif isinstance(rule, SlowBody | Drop):
+                body_rules.append(rule)
+        deferred: tuple[FaultRule, ...] = ()
+        if inner:
+            deferred = tuple(body_rules)
+        else:
+            self.shape_body(response, request, body_rules)
+        return Outcome(response, counted, facts.sobject, tuple(rule_id for rule_id, _ in fired), deferred)
+
+    def shape_body(self, response: Response, request: Request, rules: Iterable[FaultRule]) -> None:
+        """Slow down or drop ``response``'s body on ``request``'s connection, as ``rules`` say."""
+        for rule in rules:
+            if isinstance(rule, SlowBody):
                 _replace_body(response, self._slow(response.iter_encoded(), rule))
             elif isinstance(rule, Drop):
                 _drop(response, request, rule)
-        return Outcome(response, counted, facts.sobject, tuple(rule_id for rule_id, _ in fired))
 
     def _learn_job(self, facts: RequestFacts, response: Response) -> None:
         """Remember which sObject a newly created Bulk job queries, so later rules can match it."""

@@ -28,6 +28,8 @@ class LoggedRequest:
     """One request the fake answered (tests assert on counts and paths).
 
     `seq` numbers entries from 1 in arrival order; `faults` names the fault rules that acted on it.
+    `composite`: a subrequest of a POST .../composite (logged as it is answered, before the
+    composite itself; never an API call of its own).
     """
 
     method: str
@@ -38,6 +40,7 @@ class LoggedRequest:
     seq: int = 0
     sobject: str | None = None
     faults: tuple[str, ...] = ()
+    composite: bool = False
 
 
 @dataclass(frozen=True)

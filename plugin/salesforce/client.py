@@ -247,6 +247,7 @@ class OrgClient:
         self.api_used: int | None = None  # from the last Sforce-Limit-Info: api-usage=used/max
         self.api_max: int | None = None
         self.relogins = 0
+        self.composite_refused: str | None = None  # why, once the org refused a Composite request
         self._lock = threading.Lock()  # counters and usage (taken in the response hook)
         self._login_lock = threading.Lock()  # one re-login at a time (its requests run the hook)
         self._generation = 0  # bumped by every fresh login
@@ -481,6 +482,13 @@ class OrgClient:
         if not isinstance(body.data.get("fields"), list):
             raise SalesforceDataError(f"The describe of {object_name} has no field list.", object_name=object_name)
         return body
+
+    def describe_many(self, names: Sequence[str]) -> dict[str, RawBody | SalesforceError]:
+        """Each object's describe, or the error ``describe`` would raise for it: 25 to an API call
+        through the Composite API (``composite.py``, which builds on this module)."""
+        from plugin.salesforce.composite import describe_many
+
+        return describe_many(self, names)
 
     def get_deleted(self, object_name: str, *, start: str, end: str) -> dict[str, Any]:
         """sObject Get Deleted: ids deleted in [start, end) (Salesforce ignores seconds) from the

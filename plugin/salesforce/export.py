@@ -20,6 +20,7 @@ from plugin.salesforce.client import OrgClient, OrgIdentity
 from plugin.salesforce.compression import compression_section
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.deleted import NOT_REPLICATEABLE, capture_deleted
+from plugin.salesforce.describes import PlannedDescribes
 from plugin.salesforce.download import FileDownloader
 from plugin.salesforce.errors import ExportStoppedError, SalesforceAuthError, SalesforceError
 from plugin.salesforce.files import (
@@ -156,6 +157,8 @@ class Exporter:
         self.log_head = log_head
         self.counts: dict[str, int] | None = None
         self._reused_objects: set[str] = set()  # objects a resume took from earlier attempts
+        self._reusable: dict[str, dict[str, Any] | None] = {}  # what a resume may take, per object
+        self.describes = PlannedDescribes(client, (), wanted=lambda name: True)  # run() plans the real one
         self.should_stop = should_stop  # asked on every progress report: per page, per file, per object
         self.records = 0
         self.files = 0
@@ -219,6 +222,11 @@ class Exporter:
             str(e["name"]) for e in global_describe.data["sobjects"] if isinstance(e, dict) and e.get("queryable")
         }
         self.counts = record_counts(self.client, selection.objects)
+        # Objects a resume reuses keep the describe their attempt saved: never described again.
+        self.describes = PlannedDescribes(
+            self.client, selection.objects, wanted=lambda n: n in LINKED_OBJECTS or self._reusable_entry(n) is None
+        )
+        setup_calls = self.client.api_calls
 
         total = len(selection.objects)
         entries: dict[str, dict[str, Any]] = {}
@@ -262,9 +270,12 @@ class Exporter:
             )
         refused = [n for n in selection.objects if entries[n]["status"] == "skipped"]
         failed = [n for n in selection.objects if entries[n]["status"] == "failed"]
+        objects_calls = self.client.api_calls - setup_calls - self.describes.calls
 
+        before_deleted = self.client.api_calls
         if self.options.since:
             self._capture_deleted(selection.objects, replicateable_objects(global_describe.data), entries)
+        before_files = self.client.api_calls
         report = self._download(tasks, total)
         results, failures = report.results, report.failures
         errors = [
@@ -360,6 +371,13 @@ class Exporter:
             ]
             + [n.to_dict() for n in report.notes],
             "api_calls": self.client.api_calls,
+            "api_calls_breakdown": {
+                "setup": setup_calls,
+                "describes": self.describes.calls,
+                "objects": objects_calls,
+                "deleted": before_files - before_deleted,
+                "files": self.client.api_calls - before_files,
+            },
             "event_log_head": {"position": position, "hash": head_hash},
         }
         manifest_sha = write_manifest(self.partial_dir / MANIFEST_NAME, manifest)
@@ -391,9 +409,15 @@ class Exporter:
             manifest=manifest,
         )
 
+    def _reusable_entry(self, name: str) -> dict[str, Any] | None:
+        """(Resumes only.) The entry of an object an earlier attempt finished, when it may be reused."""
+        if name not in self._reusable:
+            finished = self.resume.finished.get(name) if self.resume else None
+            self._reusable[name] = reusable_entry(self.partial_dir, name, finished)
+        return self._reusable[name]
+
     def _export_object(self, name: str, done: int, total: int) -> tuple[dict[str, Any], list[FileTask]]:
-        finished = self.resume.finished.get(name) if self.resume else None
-        reused = reusable_entry(self.partial_dir, name, finished)
+        reused = self._reusable_entry(name)
         since = self.options.since  # set only when a window applies (window.py)
         before = self.records
 
@@ -410,6 +434,7 @@ class Exporter:
             compress=self.options.compression,
             since=since,
             on_rows=on_rows,
+            describes=self.describes,
             conditions=record_conditions(name, content_versions=self.options.content_versions),
         )
         entry = reused if reused is not None else exporter.export()
@@ -483,7 +508,8 @@ class Exporter:
     # -- files: linked objects and deletions (links.py, deleted.py) --------------------------------
     def _export_linked(self, name: str, done: int, total: int) -> dict[str, Any]:
         """A linked object (ContentDocumentLink): filtered queries per chunk of parent ids."""
-        describe = self.client.describe(name)
+        describe = self.describes.take(name)
+        calls = self.client.api_calls
         _write_bytes(self.partial_dir / "describe" / f"{name}.json", describe.raw)
         plan = plan_fields(describe.data)
         sink = CsvSink(self.partial_dir / "data" / f"{name}.csv", plan.columns, compress=self.options.compression)
@@ -510,6 +536,7 @@ class Exporter:
             "sha256": sha,
             "bytes": sink.path.stat().st_size,
             "compression": "gzip" if self.options.compression else None,
+            "api_calls": self.client.api_calls - calls,
             **linked_entry(
                 result, plan, objects_filter=self.options.objects_filter, windowed=self.options.since is not None
             ),

@@ -1,7 +1,7 @@
 """One object of a backup: its describe, field plan, records and manifest entry.
 
 The exporter (export.py) calls ``ObjectExporter.export`` per planned object and gets the entry
-the manifest lists for it: exported (method, counts, checksum, API calls), skipped (Salesforce
+the manifest lists for it: exported (method, counts, checksum, record API calls), skipped (Salesforce
 refused the object at query time, with its reason) or failed (the error). Job-stopping errors
 (``records.stops_job``) propagate. An exported object's entry is also saved for a resume.
 """
@@ -17,6 +17,7 @@ import structlog
 
 from plugin.config import ExportSettings
 from plugin.salesforce.client import OrgClient
+from plugin.salesforce.describes import PlannedDescribes
 from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
 from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, stops_job
@@ -63,9 +64,11 @@ class ObjectExporter:
         compress: bool,
         since: str | None,
         on_rows: Callable[[int], None],
+        describes: PlannedDescribes,
         conditions: Sequence[str] = (),
     ) -> None:
         self.client = client
+        self.describes = describes
         self.name = name
         self.partial_dir = partial_dir
         self.settings = settings
@@ -92,9 +95,13 @@ class ObjectExporter:
         return plan_fields(self.describe)
 
     def export(self) -> dict[str, Any]:
-        """Describe, plan and export the records; returns the manifest entry."""
+        """Describe, plan and export the records; returns the manifest entry.
+
+        Its ``api_calls`` are the record calls; the describe came in a shared Composite request,
+        counted in the manifest's ``api_calls_breakdown.describes``.
+        """
+        body = self.describes.take(self.name)
         calls = self.client.api_calls
-        body = self.client.describe(self.name)
         _write_bytes(self.describe_path, body.raw)
         self._describe = body.data
         plan = self.plan

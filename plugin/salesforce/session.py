@@ -129,3 +129,21 @@ def build_session(
         login = _LoginAdapter(login_url=login_url, timeout=timeout, ssl_context=context, max_retries=retry)
         session.mount(f"https://{login_domain.lower()}.salesforce.com/", login)
     return session
+
+
+class _ReadingPostAdapter(_TimeoutAdapter):
+    """For POSTs that only read (``retry_posts``)."""
+
+
+def retry_posts(session: requests.Session, prefix: str) -> None:
+    """POSTs to URLs under ``prefix`` only read (a Composite request of GET subrequests): retry them on
+    5xx/429 as GETs are. urllib3 retries no POST by default, as one may have changed something."""
+    base = session.get_adapter(prefix)
+    if isinstance(base, _ReadingPostAdapter) or not isinstance(base, _TimeoutAdapter):
+        return
+    retry = base.max_retries
+    methods = frozenset(retry.allowed_methods or ()) | {"POST"}
+    reading = _ReadingPostAdapter(
+        timeout=base._timeout, ssl_context=base._ssl_context, max_retries=retry.new(allowed_methods=methods)
+    )
+    session.mount(prefix, reading)

@@ -241,7 +241,8 @@ def test_a_stop_in_the_middle_of_an_object_ends_the_export_and_leaves_its_csv(tm
                 exporter.run()
         finally:
             client.close()
-        asked_contact = [e for e in fake.request_log if e.sobject == "Contact"]
+        # Contact's describe came with Account's, in the Composite request before the first object.
+        asked_contact = [e for e in fake.request_log if e.sobject == "Contact" and not e.composite]
     csv_file = tmp_path / "backup.partial" / "data" / "Account.csv"
     assert csv_file.is_file() and csv_file.read_bytes().startswith(b'"Id",')
     assert asked_contact == []

@@ -20,6 +20,7 @@ def entry_for(outcome: RecordsOutcome, tmp_path: Path) -> dict[str, object]:
         compress=False,
         since=None,
         on_rows=lambda n: None,
+        describes=None,  # type: ignore[arg-type]  # nor a describe
     )
     plan = FieldPlan(object="Thing__c", columns=["Id", "Name"], blob_fields=[])
     return exporter._entry(plan, outcome, 3)

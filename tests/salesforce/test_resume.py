@@ -26,7 +26,9 @@ def test_a_stop_at_the_api_reserve_resumes_to_the_same_backup_fetching_only_the_
         whole_calls = fake.api_calls - before
 
     # The same org, but with little of its daily API limit left: the reserve stops the export.
-    thin = org_copy(MINI, tmp_path / "thin", limits={"DailyApiRequests": {"Max": 1000, "Remaining": 109}})
+    # 8 calls over the reserve of 100: setup 3, one Composite request for the four describes, Account's
+    # three pages and Attachment's one.
+    thin = org_copy(MINI, tmp_path / "thin", limits={"DailyApiRequests": {"Max": 1000, "Remaining": 108}})
     first = Run()
     with start_fake_org(thin, page_size=7) as fake, pytest.raises(SalesforceLimitError, match="Stopped cleanly"):
         export(fake, tmp_path / "b", run=first, include_attachments=True)
@@ -40,14 +42,18 @@ def test_a_stop_at_the_api_reserve_resumes_to_the_same_backup_fetching_only_the_
         again = export(fake, tmp_path / "b", resume=resume_from(first), include_attachments=True)
         resumed_calls = fake.api_calls - before
         asked = {e.sobject for e in fake.request_log if "/describe" in e.path or "q=" in e.query_string}
+        described = [(e.sobject, e.composite) for e in fake.request_log if e.path.endswith("/describe")]
 
     assert again.result is not None and whole.result is not None
     assert csv_digests(again.result.directory) == csv_digests(whole.result.directory)
     for name, entry in whole.manifest["objects"].items():
         assert again.manifest["objects"][name]["sha256"] == entry["sha256"], name
     skipped_calls = sum(whole.manifest["objects"][n]["api_calls"] for n in stopped)
-    assert resumed_calls == whole_calls - skipped_calls
+    # The resume describes only Contact and Organization: one Composite request, as the whole backup's four.
+    assert whole.manifest["api_calls_breakdown"]["describes"] == again.manifest["api_calls_breakdown"]["describes"] == 1
+    assert resumed_calls == whole_calls - skipped_calls == again.manifest["api_calls"]
     assert asked == {"Organization", "Contact"}  # identity, and the objects still missing
+    assert described == [("Contact", True), ("Organization", True)]  # subrequests of one Composite request
     assert not (again.result.directory / STATE_DIR).exists()
     assert sorted(p.name for p in again.result.directory.iterdir()) == ["data", "describe", "files", "manifest.json"]
 
