@@ -26,6 +26,7 @@ from plugin.salesforce.errors import (
     SalesforceError,
     SalesforceLimitError,
 )
+from plugin.salesforce.prefetch import read_ahead
 from plugin.salesforce.records_rest import soql_for
 
 _POLL_SCHEDULE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls; polls are API calls
@@ -144,10 +145,8 @@ class BulkRecords:
         def fetch() -> tuple[int, str | None, int, int]:
             self.sink.rewind(mark)  # a page fetched again starts where the first try did
             response, announced, following = self.api.open_results(job_id, locator)
-            with response:
-                got, gone = copy_page(
-                    response.iter_content(CHUNK), self.layout, self.sink, on_batch=lambda n: self.on_rows(before + n)
-                )
+            with response, read_ahead(response.iter_content(CHUNK)) as chunks:
+                got, gone = copy_page(chunks, self.layout, self.sink, on_batch=lambda n: self.on_rows(before + n))
             return announced, following, got, gone
 
         try:
