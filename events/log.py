@@ -46,7 +46,7 @@ from events.frozen import build
 from events.jsontext import loads
 from events.records import EventRow, NewEvent, RecordedEvent, utc_now
 from events.schema import MIGRATIONS, REQUIRED_TRIGGERS, SCHEMA_VERSION
-from events.vocabulary import REGISTRY, require_known
+from events.vocabulary import OUTCOME_TYPES, REGISTRY, require_known
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -377,9 +377,10 @@ class Transaction:
     touch its own tables (leases) in one atomic step.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, durable: bool = True) -> None:
         self._conn = conn
         self._open = True
+        self.durable = durable
 
     def _require_open(self) -> sqlite3.Connection:
         if not self._open:
@@ -405,6 +406,13 @@ class Transaction:
         """
         conn = self._require_open()
         events = list(events)  # read twice when a retry has to be recognised
+        if not self.durable:
+            outcomes = sorted({e.type for e in events} & OUTCOME_TYPES)
+            if outcomes:
+                raise EventLogError(
+                    f"{', '.join(outcomes)} must be synced to disk: append it in a durable transaction "
+                    "(log.write_transaction(), or log.append, which decides by itself)"
+                )
         with _translated("append"):
             conn.execute("SAVEPOINT append_batch")
             try:
@@ -456,11 +464,15 @@ class Transaction:
 class EventLog:
     """One connection to the event log file; safe to share between threads (calls are serialised)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, readonly: bool, sync_every_commit: bool = False
+    ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._readonly = readonly
         self._lock = threading.RLock()
+        self._sync_every_commit = sync_every_commit
+        self._synchronous = "FULL"  # as _configure leaves the connection
 
     @classmethod
     def open(
@@ -470,12 +482,14 @@ class EventLog:
         busy_timeout: float = 5.0,
         readonly: bool = False,
         tracer: Callable[[str], None] | None = None,
+        sync_every_commit: bool = False,
     ) -> EventLog:
         """Open (creating and migrating if needed) the log and check that it can be trusted.
 
         ``readonly=True`` is for audits: no migration and no trigger check, so ``verify()`` can
         still inspect a file that normal opening refuses; every write fails. ``tracer`` sees each
-        SQL statement (debugging, tests).
+        SQL statement (debugging, tests). ``sync_every_commit`` syncs every transaction to disk,
+        not only the durable ones (benchmarks comparing stores at the same durability).
 
         Raises:
             LogIntegrityError: a guard trigger is missing, quick_check fails, or the schema is newer
@@ -514,7 +528,7 @@ class EventLog:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, readonly=readonly)
+        return cls(conn, path, readonly=readonly, sync_every_commit=sync_every_commit)
 
     @property
     def path(self) -> Path:
@@ -542,11 +556,18 @@ class EventLog:
         return self._conn
 
     @contextmanager
-    def write_transaction(self) -> Iterator[Transaction]:
+    def write_transaction(self, *, durable: bool = True) -> Iterator[Transaction]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` if the block raises.
 
         IMMEDIATE takes the write lock up front, so a read-then-write inside never fails with a
         stale snapshot. Keep the block short: no network I/O inside.
+
+        ``durable`` (the default) syncs the commit to disk (``synchronous=FULL``): it survives a
+        power cut. ``durable=False`` commits with ``NORMAL``, a write without the sync: it survives
+        the process being killed, and after an OS crash or power cut the log may have lost commits since the last
+        durable one, never more (WAL keeps a prefix: no gap, no broken chain), and the next durable
+        commit makes every earlier one durable too. A job's outcome (``OUTCOME_TYPES``) can only be
+        appended durably.
 
         Raises:
             StoreBusyError: the lock could not be taken within the busy timeout.
@@ -558,9 +579,14 @@ class EventLog:
                 raise EventLogError(
                     "a write transaction is already open on this log; use its Transaction (tx.append, tx.execute)"
                 )
+            durable = durable or self._sync_every_commit
+            synchronous = "FULL" if durable else "NORMAL"
             with _translated("begin write transaction"):
+                if synchronous != self._synchronous:  # read at COMMIT from the setting before BEGIN
+                    conn.execute(f"PRAGMA synchronous = {synchronous}")
+                    self._synchronous = synchronous
                 conn.execute("BEGIN IMMEDIATE")
-            tx = Transaction(conn)
+            tx = Transaction(conn, durable=durable)
             try:
                 yield tx
             except BaseException:
@@ -583,7 +609,8 @@ class EventLog:
         ``expected_version`` is the stream version the caller decided on (0 for a new stream);
         ``None`` appends at the end without a check. Idempotent on ``event_id``: a batch already
         recorded with the same stream, type, schema version and data returns its original
-        positions and writes nothing (safe retry after "commit happened, response lost").
+        positions and writes nothing (safe retry after "commit happened, response lost"). A batch
+        with a job's outcome is synced to disk, any other is not (see ``write_transaction``).
 
         Raises:
             ConcurrencyError: the stream is not at ``expected_version``.
@@ -591,7 +618,8 @@ class EventLog:
             UnknownEventTypeError: a type is not in the vocabulary.
             StoreBusyError: the write lock was not free within the busy timeout.
         """
-        with self.write_transaction() as tx:
+        events = list(events)
+        with self.write_transaction(durable=not OUTCOME_TYPES.isdisjoint(e.type for e in events)) as tx:
             return tx.append(stream_id, events, expected_version=expected_version)
 
     def read_stream(self, stream_id: str, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
@@ -765,7 +793,8 @@ def _configure(conn: sqlite3.Connection, path: Path, *, in_memory: bool) -> None
         raise LogIntegrityError(
             f"{path}: could not switch to WAL (journal_mode is {mode}); keep the log on a local disk"
         )
-    # FULL: the user acts on "backup completed"; that event must survive a power cut.
+    # FULL until a transaction asks for less: the user acts on "backup completed"; that event must
+    # survive a power cut (EventLog.write_transaction decides per transaction).
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA journal_size_limit = 67108864")
     # Statement and savepoint journals in memory: every append runs in a savepoint, and its

@@ -539,6 +539,13 @@ PAYLOAD_CLASSES: tuple[type[EventPayload], ...] = (
 
 REGISTRY: Mapping[str, type[EventPayload]] = {cls.TYPE: cls for cls in PAYLOAD_CLASSES}
 
+# What a user acts on ("backup completed", "it failed, resume it"): a transaction that records one is
+# synced to disk before it returns (synchronous=FULL), so it survives a power cut; the others need
+# only survive the process (see EventLog.write_transaction).
+OUTCOME_TYPES: frozenset[str] = frozenset(
+    cls.TYPE for cls in (JobCompleted, JobFailed, JobCancelled, JobInterrupted, JobCleaned)
+)
+
 
 def require_known(event_type: str) -> type[EventPayload]:
     """Return the payload class of a type.

@@ -103,7 +103,7 @@ class LeaseKeeper:
     def _beat(self) -> None:
         started = time.monotonic()
         try:
-            with self._log.write_transaction() as tx:
+            with self._log.write_transaction(durable=False) as tx:  # a beat lost to a power cut is moot
                 renewed = leases.renew(
                     tx, self._job_id, self._attempt, self._worker_id, lease_seconds=self._settings.lease_seconds
                 )

@@ -202,7 +202,10 @@ class JobRuntime:
         }
         event = encode(payload, metadata=metadata, correlation_id=correlation_id)
         with self._lock:
-            with self.log.write_transaction() as tx:
+            # Not synced to disk before the answer (a commit without fsync): a power cut in the next
+            # moment loses the request, and with it the worker that would have run it; the worker's
+            # first durable commit makes it durable for good.
+            with self.log.write_transaction(durable=False) as tx:
                 self.store.catch_up_in(tx)
                 if options.backup_type == "full":
                     running = self.store.find_jobs(
@@ -213,8 +216,8 @@ class JobRuntime:
                 tx.append(job_stream(job_id), [event], expected_version=0)
                 attempt = self.claim_in(tx, job_id, 1)
                 busy = leases.held(tx, time.time())
-                # The projections take the new job in this same transaction: one commit (one fsync)
-                # before the answer, and the read below finds them current instead of writing again.
+                # The projections take the new job in this same transaction: one commit before the
+                # answer, and the read below finds them current instead of writing again.
                 self.store.catch_up_in(tx)
             return BackupStart(self.job(job_id), attempt, workers_busy=busy)
 

@@ -124,3 +124,26 @@ def test_workers_run_niced_so_the_server_keeps_the_cpu(home: Path) -> None:
         wait_until(lambda: ended(rt, job.job_id), what="the cancelled job to end")
         rt.close()
     assert niceness == max(WORKER_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def test_a_request_is_answered_without_a_sync_and_a_workers_outcome_is_synced(home: Path) -> None:
+    """The request's commit skips the fsync (the answer comes at once); progress too; the outcome not."""
+    from events import EventLog, NewEvent
+    from plugin import config
+    from plugin.jobs.procs import ProcessRef
+    from tests.events.test_durability import _setting_at_each_commit
+
+    statements: list[str] = []
+    with fake_org() as fake, EventLog.open(config.events_path(home), tracer=statements.append) as shared:
+        rt = JobRuntime(home, env=runtime(home, fake).env, log=shared)
+        statements.clear()
+        start = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Lead"]))
+        assert _setting_at_each_commit(statements) == ["NORMAL"]
+        job = start.job.job_id
+        with shared.write_transaction() as tx:
+            assert leases.take(tx, job, 1, "w1", ProcessRef.me(), lease_seconds=60)
+        statements.clear()
+        for batch, version in (([NewEvent("job.progress", {"records": 1})], 1), ([NewEvent("job.failed", {})], 2)):
+            leases.fenced_append(shared, job, 1, "w1", batch, expected_version=version)
+        assert _setting_at_each_commit(statements) == ["NORMAL", "FULL"]
+        rt.close()
