@@ -48,11 +48,13 @@ def test_an_outcome_is_synced_and_progress_is_not(tmp_path: Path) -> None:
 
 
 def test_an_outcome_cannot_be_appended_in_a_transaction_that_is_not_synced(log: EventLog) -> None:
-    assert OUTCOME_TYPES == {"job.completed", "job.failed", "job.cancelled", "job.interrupted", "job.cleaned"}
+    assert {"job.completed", "job.failed", "job.cancelled", "job.interrupted", "job.cleaned"} == OUTCOME_TYPES
     for outcome in sorted(OUTCOME_TYPES):
-        with pytest.raises(EventLogError, match=f"{outcome} must be synced to disk"):
-            with log.write_transaction(durable=False) as tx:
-                tx.append("job-b", [_progress(1), NewEvent(outcome, {})], expected_version=None)
+        with (
+            pytest.raises(EventLogError, match=f"{outcome} must be synced to disk"),
+            log.write_transaction(durable=False) as tx,
+        ):
+            tx.append("job-b", [_progress(1), NewEvent(outcome, {})], expected_version=None)
     assert log.read_all() == []  # nothing of those batches was written
 
 
