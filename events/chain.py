@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from events.errors import InvalidEventError
-from events.jsontext import PLAIN_SCALARS, dumps_canonical, dumps_plain_list
+from events.jsontext import all_plain_scalars, dumps_canonical, dumps_plain_list
 
 GENESIS_HASH = bytes(32)
 
@@ -32,7 +32,7 @@ def canonical_json(value: Any) -> str:
     """
     # The usual event data, a flat dict of plain values, straight to orjson (dumps_canonical would
     # take the same path, one call later).
-    if type(value) is dict and set(map(type, value.values())) <= PLAIN_SCALARS:
+    if type(value) is dict and all_plain_scalars(map(type, value.values())):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except orjson.JSONEncodeError:

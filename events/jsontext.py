@@ -17,6 +17,8 @@ import orjson
 
 _STDLIB = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 PLAIN_SCALARS = _SCALARS = frozenset({str, int, bool, type(None)})
+# ``all_plain_scalars(map(type, items))``: the test in C without building a set of the types.
+all_plain_scalars = PLAIN_SCALARS.issuperset
 _CONTAINERS = frozenset({dict, list, tuple})
 _PLAIN = _SCALARS | _CONTAINERS
 # Deeper values go to the standard library (orjson's own limit is 255 levels).
@@ -55,7 +57,7 @@ def dumps_canonical(value: Any) -> str:
             standard library writes but UTF-8 cannot hold).
     """
     # A flat dict (most event data) is recognised without a call into _plain.
-    if (type(value) is dict and set(map(type, value.values())) <= _SCALARS) or _plain(value, 0):
+    if (type(value) is dict and all_plain_scalars(map(type, value.values()))) or _plain(value, 0):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
         except orjson.JSONEncodeError:

@@ -338,12 +338,15 @@ def _append(
                     event.causation_id,
                     event.occurred_at,
                 )
-                body = None
                 if plain_stream and type(fields[0]) is str and type(fields[3]) is str and type(fields[4]) is int:
-                    with suppress(orjson.JSONEncodeError):  # a lone surrogate, an int beyond 64 bits
+                    try:  # a plain try: contextlib.suppress costs as much as the dumps
                         body = dumps(fields)
+                    except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits
+                        body = chain_body(fields)
+                else:
+                    body = chain_body(fields)
                 # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
-                prev_hash = bytearray(sha256(prev_hash + (body or chain_body(fields))).digest())
+                prev_hash = bytearray(sha256(prev_hash + body).digest())
                 params += (
                     event.event_id,
                     event.type,

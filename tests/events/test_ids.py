@@ -67,3 +67,14 @@ def test_a_forked_child_draws_its_own_tails() -> None:
     parent = [random_tail() for _ in range(8)]
     assert len(child) == 8
     assert not set(child) & set(parent)
+
+
+def test_every_random_digit_of_a_tail_takes_every_value() -> None:
+    """The bits set by whole-draw byte maps (version, variant) leave the random digits around them random."""
+    tails = [random_tail() for _ in range(16 * _TAILS_PER_DRAW)]
+    assert {len(tail) for tail in tails} == {22}
+    assert {tail[0] for tail in tails} == {"7"} and {tail[4] + tail[9] for tail in tails} == {"--"}
+    assert {tail[5] for tail in tails} == set("89ab")
+    digits = [i for i in range(22) if i not in (0, 4, 5, 9)]
+    for i in digits:
+        assert {tail[i] for tail in tails} == set("0123456789abcdef"), f"digit {i} of the tail is not random"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events import InvalidEventError
+from events import InvalidEventError, NewEvent
 from events.chain import canonical_json, chain_body
 from events.codec import decode_data, decode_stored
 from events.jsontext import dumps_canonical, loads
@@ -181,3 +181,33 @@ def test_decode_stored_gives_the_payload_or_error_decode_data_gives(payload: Any
 def test_decode_stored_agrees_on_odd_stored_texts(cls: Any, text: str) -> None:
     expected = _outcome(lambda: decode_data(cls.TYPE, cls.SCHEMA_VERSION, json.loads(text)))
     assert _outcome(lambda: decode_stored(cls.TYPE, cls.SCHEMA_VERSION, text)) == expected
+
+
+FLAT = st.dictionaries(TEXT, SCALARS, max_size=12)  # NewEvent's own fast path: one flat dict
+
+
+@settings(max_examples=400)
+@given(st.one_of(FLAT, st.dictionaries(TEXT, JSON, max_size=5)))
+def test_new_event_data_json_is_the_reference_text(data: dict[str, Any]) -> None:
+    assert NewEvent("job.progress", data).data_json == reference(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"big": 2**64},  # orjson refuses: the reference path writes it
+        {"name": Name("x"), "colour": Colour.RED},  # subclasses leave the fast path
+        {"ratio": 1e-05},  # a float leaves the fast path (orjson would write 1e-5)
+        OrderedDict([("b", 1), ("a", 2)]),  # a dict subclass: sorted like any mapping
+    ],
+)
+def test_new_event_data_off_its_fast_path_is_the_reference_text(data: dict[str, Any]) -> None:
+    assert NewEvent("job.progress", data).data_json == reference(data)
+
+
+@pytest.mark.parametrize(
+    "data", [{"when": uuid.UUID(int=1)}, {"bad": "\ud800"}, {"nan": float("nan")}, {1: "x", "a": object()}]
+)
+def test_new_event_refuses_data_the_standard_library_refuses(data: dict[Any, Any]) -> None:
+    with pytest.raises(InvalidEventError, match="not JSON-safe"):
+        NewEvent("job.progress", data)
