@@ -57,8 +57,10 @@ def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> N
     with EventLog.open(db_path) as setup:
         bound = _bound(setup)
         ProjectionStore(setup)
-    # Two writers together write 1.5x the bound: a pinned WAL would hold all of it.
-    batches = 3 * bound // (PER_BATCH * len(PAD)) // 4 + 1
+    # Two writers together write 3x the bound: a pinned WAL would hold all of it. One that is not
+    # stays within 2x even on a loaded machine, where commits without an fsync (progress events)
+    # can outrun the moments when no reader holds a snapshot and the WAL may restart.
+    batches = 3 * bound // (PER_BATCH * len(PAD)) // 2 + 1
     samples: list[tuple[int, int | None]] = []
     problems: list[str] = []
     writers_done = threading.Event()
@@ -95,7 +97,7 @@ def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> N
 
     assert problems == []
     largest = max(size for size, _ in samples)
-    assert largest <= bound, f"the WAL reached {largest} bytes, above {bound}: a reader pinned it"
+    assert largest <= 2 * bound, f"the WAL reached {largest} bytes, above {2 * bound}: a reader pinned it"
     restarts = {seq for _, seq in samples if seq is not None}
     assert len(restarts) >= 2, "automatic checkpoints never let the WAL restart"
     with EventLog.open(db_path) as log:
