@@ -120,13 +120,15 @@ def verify_rows(
 ) -> ChainReport:
     """Walk rows in position order and report the first one that breaks the chain.
 
-    Checks, per row: positions follow each other without gaps (a deleted row leaves one), the stored
-    ``prev_hash`` is the previous row's hash, and the stored hash is the recomputed one. An
-    ``anchor`` (position, hex hash) recorded elsewhere catches a truncated or rewritten tail.
+    Checks, per row: positions follow each other without gaps (a deleted row leaves one), each
+    stream's versions follow each other (from its first row here on), the stored ``prev_hash`` is
+    the previous row's hash, and the stored hash is the recomputed one. An ``anchor`` (position, hex
+    hash) recorded elsewhere catches a truncated or rewritten tail.
     """
     checked = 0
     expected_prev = start_hash
     last_position = 0
+    versions: dict[str, int] = {}
     anchor_seen = anchor is None
     for row in rows:
         checked += 1
@@ -134,6 +136,11 @@ def verify_rows(
             return ChainReport(
                 False, checked, row.position, f"gap: position {last_position} is followed by {row.position}"
             )
+        stream, version = row.fields.stream_id, row.fields.stream_version
+        before = versions.get(stream, version - 1 if start_hash != GENESIS_HASH else 0)
+        if version != before + 1:
+            return ChainReport(False, checked, row.position, f"stream {stream} goes from version {before} to {version}")
+        versions[stream] = version
         if row.prev_hash != expected_prev:
             return ChainReport(False, checked, row.position, "prev_hash does not match the previous event's hash")
         if event_hash(row.prev_hash, row.fields) != row.hash:

@@ -428,8 +428,9 @@ class Transaction:
                         raise duplicate.error from None
                     positions = original
             except BaseException:
-                conn.execute("ROLLBACK TO append_batch")
-                conn.execute("RELEASE append_batch")
+                if conn.in_transaction:  # SQLITE_FULL or an I/O error may have rolled it all back already
+                    conn.execute("ROLLBACK TO append_batch")
+                    conn.execute("RELEASE append_batch")
                 raise
             conn.execute("RELEASE append_batch")
             return positions

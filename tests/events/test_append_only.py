@@ -35,33 +35,50 @@ def test_delete_of_an_event_is_refused_by_the_database(db_path: Path) -> None:
         raw.close()
 
 
-def test_insert_with_a_version_gap_is_refused_by_the_database(db_path: Path) -> None:
-    _fill(db_path)
+def _raw_insert(db_path: Path, sql: str) -> None:
     raw = sqlite3.connect(db_path)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="wrong expected version"):
-            raw.execute(
-                "INSERT INTO events "
-                "(event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
-                "SELECT 'x', 'job-a', 9, 'job.progress', '{}', 'now', hash, zeroblob(32) "
-                "FROM events ORDER BY id DESC LIMIT 1"
-            )
+        raw.execute(sql)
+        raw.commit()
     finally:
         raw.close()
 
 
-def test_insert_that_does_not_link_to_the_head_is_refused_by_the_database(db_path: Path) -> None:
+def test_an_insert_with_a_version_gap_by_another_writer_is_found_by_verify(db_path: Path) -> None:
+    """EventLog checks versions in its transaction; a row written around it is named by verify."""
     _fill(db_path)
-    raw = sqlite3.connect(db_path)
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="hash chain broken"):
-            raw.execute(
-                "INSERT INTO events "
-                "(event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
-                "VALUES ('x', 'job-b', 1, 'job.progress', '{}', 'now', zeroblob(32), zeroblob(32))"
-            )
-    finally:
-        raw.close()
+    with EventLog.open(db_path) as log:
+        head = log.head()
+    # a correct link and hash, so that the version is the only thing wrong
+    from events.chain import ChainFields, event_hash
+
+    fields = ChainFields("x", "job-a", 9, "job.progress", 1, "{}", "{}", None, None, "now")
+    digest = event_hash(bytes.fromhex(head[1]), fields)
+    _raw_insert(
+        db_path,
+        "INSERT INTO events (event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
+        f"VALUES ('x', 'job-a', 9, 'job.progress', '{{}}', 'now', x'{head[1]}', x'{digest.hex()}')",
+    )
+    with EventLog.open(db_path) as log:
+        report = log.verify()
+    assert (report.ok, report.first_bad_position, report.problem) == (
+        False,
+        4,
+        "stream job-a goes from version 3 to 9",
+    )
+
+
+def test_an_insert_that_does_not_link_to_the_head_is_found_by_verify(db_path: Path) -> None:
+    _fill(db_path)
+    _raw_insert(
+        db_path,
+        "INSERT INTO events (event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
+        "VALUES ('x', 'job-b', 1, 'job.progress', '{}', 'now', zeroblob(32), zeroblob(32))",
+    )
+    with EventLog.open(db_path) as log:
+        report = log.verify()
+    assert (report.ok, report.first_bad_position) == (False, 4)
+    assert report.problem == "prev_hash does not match the previous event's hash"
 
 
 def test_checkpoint_cannot_move_backwards_within_a_version(db_path: Path) -> None:

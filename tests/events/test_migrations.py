@@ -27,6 +27,7 @@ CORPUS_EVENTS = ROOT / "fixtures" / "corpus" / "v1_every_type.jsonl"
 PINNED = {
     "user_version_1.sql": "c964e6cef6714af6bb0b73926c49e19e09c0565e739b641228a685916fdc5938",
     "user_version_2.sql": "e0045c25143f16f4d05972300bed77390b920a9d468b71c131e72657f4794d2c",
+    "user_version_3.sql": "a97abf4d6b943b1c2e6a7b95e0a45db0a30ec2b141225ccd3b88641c976bf177",
 }
 DUMP_PATHS = [DUMPS / name for name in PINNED]
 
