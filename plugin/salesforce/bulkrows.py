@@ -1,17 +1,18 @@
-"""Bulk API 2.0 results pages into the object's CSV, written as they come and checked record by record.
+"""Bulk API 2.0 results pages into the object's CSV, copied as they come and checked block by block.
 
 Our CSV is the form Salesforce's Bulk API writes when asked for CRLF line ends: every value in
 quotes (as Data Loader writes its exports), quotes inside values doubled, CRLF after each record.
-So a page is already our CSV but for one thing: datetimes are in the REST API's form
-(``2024-01-31T12:00:00.000Z`` becomes ``2024-01-31T12:00:00.000+0000``, the same instant), which is
-what the REST path writes and what the org's records say.
+So a page is already our CSV but for one thing: its datetimes (``2024-01-31T12:00:00.000Z``) take
+the REST API's form (``2024-01-31T12:00:00.000+0000``, the same instant), which is what the REST
+path writes and what the org's records say.
 
 Pages are copied block by block (a few MB, cut where a record starts) without splitting them into
 cells in Python, which would cost ten times what reading the bytes does. One regular expression,
 built per object from its column types, must match each block as a run of whole records: that
 counts the records and the deleted ones, and proves that every value ending like a Bulk datetime
-(``T12:00:00.000Z``) is in a datetime column (text columns may not end so; ids, booleans, numbers
-and dates cannot), so the one substitution of those endings rewrites datetimes and nothing else.
+(``T12:00:00.000Z``) is in a datetime column (text columns may not end so; the cells of ids,
+booleans, numbers and dates may hold no colon), so the one substitution of those endings
+rewrites datetimes and nothing else.
 A block the expression does not match (another form, a text value ending like a datetime, a
 server that ignored the line-end request) goes through ``csv.reader``/``csv.writer`` instead,
 which gives the same bytes for a page that is well formed and a clear error for one that is not.
@@ -46,9 +47,7 @@ _COLONLESS = frozenset({"id", "reference", "boolean", "date", "int", "long", "do
 _TEXT = rb'"[^"]*+(?:""[^"]*+)*+(?<!' + _STAMP_END + rb')"'
 _DATETIME_END = re.compile(rb'Z"(?<=' + _STAMP_END + rb'")(?=[,\r])')
 _ASCII = bytes(range(128))
-
-
-_REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z")
+_REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z", re.ASCII)  # the same rule on the csv module's road
 
 
 def rest_datetime(value: str) -> str:

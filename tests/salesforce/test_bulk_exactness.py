@@ -164,6 +164,8 @@ def test_only_bulk_utc_datetimes_are_rewritten() -> None:
     assert rest_datetime("2024-01-31T12:00:00.000Z") == "2024-01-31T12:00:00.000+0000"
     assert rest_datetime("2024-01-31") == "2024-01-31"
     assert rest_datetime("12:00:00.000Z") == "12:00:00.000Z"  # a time field keeps its Z
+    # ASCII digits only, as the block copy's byte pattern: both roads give the same bytes
+    assert rest_datetime("2024-01-31T\u0661\u0662:00:00.000Z") == "2024-01-31T\u0661\u0662:00:00.000Z"
 
 
 def test_a_compressed_bulk_export_spools_pages_and_survives_a_drop(generated: FakeOrgServer, tmp_path: Path) -> None:
