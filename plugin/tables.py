@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
+from plugin.jobs.state import folder_text
+
 STATUS_STYLE = {
     "completed": "green",
     "running": "cyan",
@@ -94,7 +96,7 @@ def job_table(job: dict[str, Any]) -> Table:
         ("Requested", _when(job.get("requested_at"))),
         ("Started", _when(job.get("started_at"))),
         ("Finished", _when(job.get("finished_at"))),
-        ("Folder", str(job.get("backup_directory") or "")),
+        ("Folder", _folder(job)),
     ]
     if error:
         retry = " (retryable: start the backup again)" if error.get("retryable") else ""
@@ -138,3 +140,9 @@ def backups_table(backups: Sequence[dict[str, Any]], *, total: int, offset: int)
             entry.get("backup_directory") or "",
         )
     return table
+
+
+def _folder(job: dict[str, Any]) -> str:
+    if not job.get("backup_directory"):
+        return ""
+    return folder_text(str(job["backup_directory"]), status=str(job.get("status")), cleaned=bool(job.get("cleaned")))

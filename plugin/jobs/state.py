@@ -24,6 +24,19 @@ ENDED = frozenset({"completed", "failed", "cancelled"})  # cleanup applies; "int
 ACTIVE = frozenset({"requested", "running"})
 
 
+def folder_text(backup_directory: str, *, status: str, cleaned: bool) -> str:
+    """The job's folder as it is on disk now, for people: the backup, its ``.partial`` folder while
+    unfinished (or kept to resume), or the planned path saying why nothing is there. The structured
+    answers keep the planned path (``backup_directory``), where the backup is or will be."""
+    if os.path.isdir(backup_directory):
+        return backup_directory
+    partial = backup_directory + ".partial"
+    if os.path.isdir(partial):
+        return partial
+    why = "removed by cleanup" if cleaned else "not created yet" if status == "requested" else "not on disk"
+    return f"{backup_directory} ({why})"
+
+
 def resumable(status: JobStatus) -> bool:
     """Whether the next attempt may start: interrupted (its worker will not come back), or failed
     with a retryable error (an API limit, the network) whose ``.partial`` folder the cleanup keeps

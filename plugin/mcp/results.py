@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from events import RecordedEvent
+from plugin.jobs.state import folder_text
 from projections import BackupEntry, JobStatus
 
 
@@ -119,7 +120,7 @@ class JobView(Answer):
             f"{files} files, {self.bytes} bytes"
         )
         if self.backup_directory:
-            line += f"; folder {self.backup_directory}"
+            line += f"; folder {folder_text(self.backup_directory, status=self.status, cleaned=self.cleaned)}"
         if self.error and self.error.message:
             line += f"\nError {self.error.code}: {self.error.message}"
             line += " (retryable: start the backup again)" if self.error.retryable else ""
@@ -183,7 +184,7 @@ class JobSummary(Answer):
         line += f", {self.backup_type}" if self.backup_type else ""
         line += f"; {self.records} records, {self.files} files, {self.bytes} bytes"
         if self.backup_directory:
-            line += f"; folder {self.backup_directory}"
+            line += f"; folder {folder_text(self.backup_directory, status=self.status, cleaned=False)}"
         if self.error and self.error.message:
             line += f"\nError {self.error.code}: {self.error.message}"
         return line
