@@ -46,7 +46,6 @@ _NO_COLON = rb'"[^":]*+"'
 _COLONLESS = frozenset({"id", "reference", "boolean", "date", "int", "long", "double", "currency", "percent"})
 _TEXT = rb'"[^"]*+(?:""[^"]*+)*+(?<!' + _STAMP_END + rb')"'
 _DATETIME_END = re.compile(rb'Z"(?<=' + _STAMP_END + rb'")(?=[,\r])')
-_ASCII = bytes(range(128))
 _REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z", re.ASCII)  # the same rule on the csv module's road
 
 
@@ -152,8 +151,8 @@ def _copy_block(block: bytes, layout: BulkLayout, sink: CsvSink) -> int:
     found = layout.records.findall(block)
     if b"" in found or not block.endswith(b"\r\n"):  # a stray byte: not records of the expected form
         return _csv_module_block(block, layout, sink)
-    try:  # its bytes of 128 and above, in order: a byte that is never UTF-8 or a sequence cut short shows
-        block.translate(None, _ASCII).decode("utf-8")
+    try:  # the whole block: its non-ASCII bytes alone could pass with ASCII cutting a sequence (b"\xc3A\xa9")
+        block.decode("utf-8")  # (the decoder's ASCII fast path makes this cheaper than taking them out)
     except UnicodeDecodeError as e:
         raise _unreadable(layout, e) from e
     if layout.datetime_columns:

@@ -76,6 +76,39 @@ class _Hashed(io.BufferedIOBase):
         self.raw.flush()
 
 
+class _EvenPieces(io.BufferedIOBase):
+    """Bytes on their way to gzip, handed on in pieces of one size whatever the writes were: deflate's
+    output depends on how its input is cut, so rows written cell by cell (REST) and pages copied in
+    blocks (Bulk) would give different ``.gz`` files (and sha256s) for the same CSV."""
+
+    PIECE = 1 << 16
+
+    def __init__(self, target: IO[bytes]) -> None:
+        super().__init__()
+        self._target = target
+        self._pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._pending += data
+        if len(self._pending) >= self.PIECE:
+            view = memoryview(self._pending)
+            whole = len(view) - len(view) % self.PIECE
+            for at in range(0, whole, self.PIECE):
+                self._target.write(view[at : at + self.PIECE])
+            view.release()
+            del self._pending[:whole]
+        return len(data)
+
+    def finish(self) -> None:
+        """Hand on the last, shorter piece (before the gzip stream is closed)."""
+        if self._pending:
+            self._target.write(bytes(self._pending))
+            self._pending.clear()
+
+
 class CsvSink:
     """Writes one object's CSV (optionally gzip) and reports its sha256 when closed."""
 
@@ -90,7 +123,8 @@ class CsvSink:
         self._hashed = _Hashed(self._raw)
         self._hash_valid = True  # until a rewind cuts bytes that were hashed
         self._gz = gzip.GzipFile(fileobj=self._hashed, mode="wb", mtime=0) if compress else None
-        target: IO[bytes] = self._hashed if self._gz is None else self._gz  # type: ignore[assignment]
+        self._even = None if self._gz is None else _EvenPieces(self._gz)  # type: ignore[arg-type]
+        target: IO[bytes] = self._hashed if self._even is None else self._even  # type: ignore[assignment]
         self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
         self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
         self._writer.writerow(self.columns)
@@ -139,6 +173,8 @@ class CsvSink:
         self._text.flush()
         self._text.detach()
         if self._gz is not None:
+            assert self._even is not None
+            self._even.finish()
             self._gz.close()
         self._raw.flush()
         os.fsync(self._raw.fileno())
