@@ -46,6 +46,7 @@ _NO_COLON = rb'"[^":]*+"'
 _COLONLESS = frozenset({"id", "reference", "boolean", "date", "int", "long", "double", "currency", "percent"})
 _TEXT = rb'"[^"]*+(?:""[^"]*+)*+(?<!' + _STAMP_END + rb')"'
 _DATETIME_END = re.compile(rb'Z"(?<=' + _STAMP_END + rb'")(?=[,\r])')
+_UTF8_PIECE = 1 << 20
 _REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z", re.ASCII)  # the same rule on the csv module's road
 
 
@@ -152,13 +153,29 @@ def _copy_block(block: bytes, layout: BulkLayout, sink: CsvSink) -> int:
     if b"" in found or not block.endswith(b"\r\n"):  # a stray byte: not records of the expected form
         return _csv_module_block(block, layout, sink)
     try:  # the whole block: its non-ASCII bytes alone could pass with ASCII cutting a sequence (b"\xc3A\xa9")
-        block.decode("utf-8")  # (the decoder's ASCII fast path makes this cheaper than taking them out)
+        _check_utf8(block)
     except UnicodeDecodeError as e:
         raise _unreadable(layout, e) from e
     if layout.datetime_columns:
         block = _DATETIME_END.sub(b'+0000"', block)
     sink.write_raw(block, len(found))
     return found.count(b'"true"') if layout.deleted_column is not None else 0
+
+
+def _check_utf8(block: bytes) -> None:
+    """Decode ``block`` about a megabyte at a time and drop the text (a whole block's text would
+    take up to four times its size); the decoder's ASCII fast path makes this cheap. Pieces end at
+    a quote: an ASCII byte is never inside a multi-byte sequence, so no sequence is cut.
+
+    Raises:
+        UnicodeDecodeError: the bytes are not UTF-8.
+    """
+    start = 0
+    while start < len(block):
+        end = block.find(b'"', start + _UTF8_PIECE)
+        end = len(block) if end < 0 else end
+        block[start:end].decode("utf-8")
+        start = end
 
 
 def _csv_module_block(block: bytes, layout: BulkLayout, sink: CsvSink) -> int:

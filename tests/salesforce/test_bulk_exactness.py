@@ -341,3 +341,18 @@ def test_records_over_several_lines_copy_as_the_csv_module_reads_them(body: str,
         got, data = _copy(page.encode(), columns, types, tmp_path / "out.csv", piece=3, block=block)
         assert got[0] == len(list(csv.reader(io.StringIO(page, newline="")))) - 1
         assert data == expected.encode("utf-8")
+
+
+def test_utf8_is_checked_across_the_pieces_of_a_big_block(tmp_path: Path) -> None:
+    from plugin.salesforce import bulkrows
+    from plugin.salesforce.errors import SalesforceDataError
+
+    rows = [f'"{i}","caf\u00e9 \U0001f680 {"x" * (i % 50)}"\r\n' for i in range(60_000)]
+    page = ('"Id","A"\r\n' + "".join(rows)).encode("utf-8")
+    assert len(page) > 2 * bulkrows._UTF8_PIECE  # several pieces in one block
+    got, data = _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "ok.csv")
+    assert got == (60_000, 0) and data == page
+    cut = page.index(b"\xf0\x9f\x9a\x80", 3 * bulkrows._UTF8_PIECE // 2)  # past the first piece
+    broken = page[:cut] + b"\xf0\x9fA\x9a\x80" + page[cut + 4 :]
+    with pytest.raises(SalesforceDataError, match="UTF-8"):
+        _copy(broken, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "bad.csv")
