@@ -17,7 +17,7 @@ from events.anchors import Anchor, AnchorCheck, check_anchor
 from events.chain import GENESIS_HASH
 from plugin import config
 from plugin.homelog import RESTORE
-from plugin.salesforce.manifest import MANIFEST_NAME
+from plugin.salesforce.manifest import MANIFEST_NAME, PARTIAL_SUFFIX
 
 UNUSABLE_MANIFEST = (
     "Every manifest sfbackup writes records the log head, so this one was edited or is not sfbackup's: "
@@ -71,7 +71,7 @@ def manifest_anchors(backups: Path) -> tuple[list[Anchor], list[AnchorCheck]]:
     anchors: list[Anchor] = []
     unusable: list[AnchorCheck] = []
     for path in sorted(backups.glob(f"*/*/{MANIFEST_NAME}")):
-        if path.parent.name.endswith(".partial"):
+        if path.parent.name.endswith(PARTIAL_SUFFIX):
             continue  # the manifest of a backup still being renamed into place
         source = str(path)
         try:

@@ -32,6 +32,7 @@ from events.vocabulary import JobCleaned
 from plugin.jobs import leases
 from plugin.jobs.settings import RuntimeSettings
 from plugin.jobs.state import ENDED, read_state, resumable, system_event
+from plugin.salesforce.manifest import partial_directory
 from projections import BackupEntry, ProjectionStore, job_status
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def cleanup_job(log: EventLog, job_id: str, settings: RuntimeSettings) -> JobCle
         return None
     removed: list[str] = []
     if status.status in ("failed", "cancelled") and status.backup_directory:
-        partial = Path(status.backup_directory + ".partial")
+        partial = partial_directory(status.backup_directory)
         if remove_tree(partial):
             removed.append(str(partial))
     why = f"job {status.status}; cleanup {settings.cleanup_delay:g} s after it ended (SFBACKUP_CLEANUP_DELAY)"
@@ -154,7 +155,7 @@ def apply_retention(
             ended = _epoch(job.finished_at)
             if org_id not in (None, job.org_id) or ended is None or now - ended <= age * DAY:
                 continue
-            partial = Path((job.backup_directory or "") + ".partial")
+            partial = partial_directory(job.backup_directory or "")
             if job.backup_directory and remove_tree(partial):
                 how = "interrupted" if job.status == "interrupted" else "failed retryably"
                 why = f"retention: {how} more than {age:g} days ago and never resumed (SFBACKUP_MAX_BACKUP_AGE_DAYS)"

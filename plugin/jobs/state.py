@@ -17,6 +17,7 @@ from events.codec import encode
 from events.ids import job_stream
 from events.vocabulary import EventPayload
 from plugin.jobs.procs import HOST
+from plugin.salesforce.manifest import partial_directory
 from projections import job_status
 from projections.job_status import JobStatus
 
@@ -30,9 +31,9 @@ def folder_text(backup_directory: str, *, status: str, cleaned: bool) -> str:
     answers keep the planned path (``backup_directory``), where the backup is or will be."""
     if os.path.isdir(backup_directory):
         return backup_directory
-    partial = backup_directory + ".partial"
-    if os.path.isdir(partial):
-        return partial
+    partial = partial_directory(backup_directory)
+    if partial.is_dir():
+        return str(partial)
     why = "removed by cleanup" if cleaned else "not created yet" if status == "requested" else "not on disk"
     return f"{backup_directory} ({why})"
 

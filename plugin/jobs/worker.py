@@ -53,7 +53,7 @@ from plugin.log_setup import configure_logging
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import ExportStoppedError, SalesforceError
 from plugin.salesforce.export import Exporter, ExportOptions, Progress
-from plugin.salesforce.manifest import read_manifest
+from plugin.salesforce.manifest import partial_directory, read_manifest
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
 from plugin.salesforce.resume import ResumePoint, resume_point
 from plugin.salesforce.window import Window, base_end, choose_window, uncovered
@@ -286,7 +286,7 @@ class JobWorker:
                         objects_total=len(selection.objects),
                         objects=tuple(selection.objects),
                         skipped=tuple(SkippedObject(s.object, s.reason) for s in selection.skipped),
-                        partial_directory=str(final.with_name(final.name + ".partial")),
+                        partial_directory=str(partial_directory(final)),
                     )
                 )
 

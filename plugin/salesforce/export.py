@@ -32,7 +32,7 @@ from plugin.salesforce.files import (
 )
 from plugin.salesforce.links import LinkedExport, export_linked, links_of
 from plugin.salesforce.links import manifest_entry as linked_entry
-from plugin.salesforce.manifest import MANIFEST_NAME, write_manifest
+from plugin.salesforce.manifest import MANIFEST_NAME, partial_directory, write_manifest
 from plugin.salesforce.plan import (
     FILE_OBJECTS,
     LINKED_OBJECTS,
@@ -151,7 +151,7 @@ class Exporter:
         self.identity = identity
         self.options = options
         self.final_dir = final_dir
-        self.partial_dir = final_dir.with_name(final_dir.name + ".partial")
+        self.partial_dir = partial_directory(final_dir)
         self.on_plan = on_plan
         self.on_progress = on_progress
         self.log_head = log_head

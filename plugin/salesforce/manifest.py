@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_directory(final: str | Path) -> Path:
+    """The folder a backup is written in until its manifest makes it complete (then renamed)."""
+    final = Path(final)
+    return final.with_name(final.name + PARTIAL_SUFFIX)
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> str:
