@@ -46,7 +46,7 @@ from events.frozen import build
 from events.jsontext import loads
 from events.records import EventRow, NewEvent, RecordedEvent, utc_now
 from events.schema import MIGRATIONS, REQUIRED_TRIGGERS, SCHEMA_VERSION
-from events.vocabulary import OUTCOME_TYPES, REGISTRY, require_known
+from events.vocabulary import OUTCOME_TYPES, REGISTRY, holds_outcome, require_known
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -623,7 +623,7 @@ class EventLog:
             StoreBusyError: the write lock was not free within the busy timeout.
         """
         events = list(events)
-        with self.write_transaction(durable=not OUTCOME_TYPES.isdisjoint(e.type for e in events)) as tx:
+        with self.write_transaction(durable=holds_outcome(e.type for e in events)) as tx:
             return tx.append(stream_id, events, expected_version=expected_version)
 
     def read_stream(self, stream_id: str, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:

@@ -8,7 +8,7 @@ stored in ``events.data``; older stored versions reach ``from_data`` through the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, Self, TypeAlias
 
@@ -545,6 +545,11 @@ REGISTRY: Mapping[str, type[EventPayload]] = {cls.TYPE: cls for cls in PAYLOAD_C
 OUTCOME_TYPES: frozenset[str] = frozenset(
     cls.TYPE for cls in (JobCompleted, JobFailed, JobCancelled, JobInterrupted, JobCleaned)
 )
+
+
+def holds_outcome(event_types: Iterable[str]) -> bool:
+    """Whether a batch of these types must be synced to disk (``write_transaction(durable=...)``)."""
+    return not OUTCOME_TYPES.isdisjoint(event_types)
 
 
 def require_known(event_type: str) -> type[EventPayload]:

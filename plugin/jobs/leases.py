@@ -22,7 +22,7 @@ from typing import Any
 
 from events import EventLog, NewEvent, Transaction
 from events.ids import job_stream
-from events.vocabulary import OUTCOME_TYPES
+from events.vocabulary import holds_outcome
 from plugin.errors import LeaseLostError
 from plugin.jobs.procs import ProcessRef
 from projections import ProjectionStore
@@ -168,7 +168,7 @@ def fenced_append(
     Raises:
         LeaseLostError: the lease is gone or names another attempt or worker; nothing was written.
     """
-    with log.write_transaction(durable=not OUTCOME_TYPES.isdisjoint(e.type for e in events)) as tx:
+    with log.write_transaction(durable=holds_outcome(e.type for e in events)) as tx:
         if not holds(tx, job_id, attempt, worker_id):
             current = get(tx, job_id)
             held_by = "nobody" if current is None else f"attempt {current.attempt} ({current.worker_id or 'starting'})"
