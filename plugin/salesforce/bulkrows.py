@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -108,38 +109,38 @@ def copy_page(
     if not buffer:
         return 0, 0
     if end == 0 or buffer[:end] != layout.header or layout.records is None:
-        return _csv_module_page(_joined(buffer, pieces), layout, sink)
+        return _csv_module_page(itertools.chain([buffer], pieces), layout, sink)
     first = sink.rows
     deleted = 0
     pending = [buffer[end:]]
     size = len(pending[0])
+    due, searched = block, 0  # join again once another block came; look for a start in what is new
     for chunk in pieces:
         pending.append(chunk)
         size += len(chunk)
-        if size >= block:
+        if size >= due:
             buffer = b"".join(pending)
-            cut = _last_record_start(buffer)
+            cut = _last_record_start(buffer, since=searched)
             if cut:
                 deleted += _copy_block(buffer[:cut], layout, sink)
                 buffer = buffer[cut:]
                 if on_batch is not None:
                     on_batch(sink.rows - first)
+            # a record longer than a block (or a page with no place to cut) waits for more, without
+            # joining and searching everything again at every chunk
             pending, size = [buffer], len(buffer)
+            due, searched = size + block, max(0, size - 3)
     if size:
         deleted += _copy_block(b"".join(pending), layout, sink)
     return sink.rows - first, deleted
 
 
-def _joined(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield head
-    yield from rest
-
-
-def _last_record_start(buffer: bytes) -> int:
-    """Offset of the last record start in ``buffer`` with a whole record before it, or 0."""
+def _last_record_start(buffer: bytes, *, since: int = 0) -> int:
+    """Offset of the last record start in ``buffer`` (at or after ``since``) with a whole record
+    before it, or 0."""
     at = len(buffer)
     while True:
-        at = buffer.rfind(b'\r\n"', 0, at)
+        at = buffer.rfind(b'\r\n"', since, at)
         if at <= 0:
             return 0
         if buffer[at + 3 : at + 4].isalnum():  # (a quote that ends the buffer is no answer yet)
@@ -179,12 +180,12 @@ def _check_utf8(block: bytes) -> None:
 
 
 def _csv_module_block(block: bytes, layout: BulkLayout, sink: CsvSink) -> int:
-    _, deleted = _csv_module_rows(_text_lines([block], layout), layout, sink)
+    _, deleted = _csv_module_rows(_text_lines([block]), layout, sink)
     return deleted
 
 
 def _csv_module_page(chunks: Iterable[bytes], layout: BulkLayout, sink: CsvSink) -> tuple[int, int]:
-    lines = _text_lines(chunks, layout)
+    lines = _text_lines(chunks)
     try:
         header = next(csv.reader(lines, strict=True), None)
     except (UnicodeDecodeError, csv.Error) as e:
@@ -199,7 +200,7 @@ def _csv_module_page(chunks: Iterable[bytes], layout: BulkLayout, sink: CsvSink)
     return _csv_module_rows(lines, layout, sink)
 
 
-def _text_lines(chunks: Iterable[bytes], layout: BulkLayout) -> Iterator[str]:
+def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     raw = io.BufferedReader(_Chunks(iter(chunks)))
     return iter(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
 
