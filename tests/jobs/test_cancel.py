@@ -33,6 +33,25 @@ from tests.jobs.support import (
 pytestmark = pytest.mark.e2e
 
 
+def _run_until_stopped(client: OrgClient, options: ExportOptions, tmp_path: Path, should_stop: Any) -> None:
+    """An export into tmp_path/backup that ``should_stop`` ends: it raises ExportStoppedError; the client is closed."""
+    exporter = Exporter(
+        client,
+        client.identity(),
+        options,
+        tmp_path / "backup",
+        on_plan=lambda selection: None,
+        on_progress=lambda progress: None,
+        log_head=lambda: (0, "00" * 32),
+        should_stop=should_stop,
+    )
+    try:
+        with pytest.raises(ExportStoppedError):
+            exporter.run()
+    finally:
+        client.close()
+
+
 def cleaned(rt: Any, job: str) -> bool:
     return "job.cleaned" in types(rt, job)
 
@@ -86,21 +105,12 @@ def test_the_export_stops_at_its_next_progress_report_when_asked(home: Path, tmp
             asked["n"] += 1
             return len(bodies()) >= 3
 
-        exporter = Exporter(
+        _run_until_stopped(
             client,
-            client.identity(),
             ExportOptions(job_id="j1", objects_filter=("Attachment",), parallel_downloads=1),
-            tmp_path / "backup",
-            on_plan=lambda selection: None,
-            on_progress=lambda progress: None,
-            log_head=lambda: (0, "00" * 32),
-            should_stop=should_stop,
+            tmp_path,
+            should_stop,
         )
-        try:
-            with pytest.raises(ExportStoppedError):
-                exporter.run()
-        finally:
-            client.close()
         assert 3 <= len(bodies()) < 40  # the demo org has 40 Attachment bodies
         assert (tmp_path / "backup.partial").is_dir() and not (tmp_path / "backup").exists()
         assert asked["n"] >= len(bodies())  # asked on every body, not once per object
@@ -226,21 +236,12 @@ def test_a_stop_in_the_middle_of_an_object_ends_the_export_and_leaves_its_csv(tm
         def should_stop() -> bool:  # once a second page (a nextRecordsUrl locator) has arrived: inside Account
             return any(e.path.rstrip("/").split("/")[-1].startswith("01g") for e in fake.request_log)
 
-        exporter = Exporter(
+        _run_until_stopped(
             client,
-            client.identity(),
             ExportOptions(job_id="j1", objects_filter=("Account", "Contact"), include_files=False),
-            tmp_path / "backup",
-            on_plan=lambda selection: None,
-            on_progress=lambda progress: None,
-            log_head=lambda: (0, "00" * 32),
-            should_stop=should_stop,
+            tmp_path,
+            should_stop,
         )
-        try:
-            with pytest.raises(ExportStoppedError):
-                exporter.run()
-        finally:
-            client.close()
         # Contact's describe came with Account's, in the Composite request before the first object.
         asked_contact = [e for e in fake.request_log if e.sobject == "Contact" and not e.composite]
     csv_file = tmp_path / "backup.partial" / "data" / "Account.csv"
