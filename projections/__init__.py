@@ -2,7 +2,7 @@
 
 from projections.catalog import BackupEntry
 from projections.errors import PoisonEventError, ProjectionError, RewrittenLogError
-from projections.job_status import JobError, JobStatus
+from projections.job_status import JobError, JobStatus, requested_status
 from projections.replay import render, replay
 from projections.store import ProjectionStore
 
@@ -16,4 +16,5 @@ __all__ = [
     "RewrittenLogError",
     "render",
     "replay",
+    "requested_status",
 ]

@@ -336,6 +336,12 @@ def apply(state: JobStatus | None, event: RecordedEvent) -> JobStatus:
     return step(draft, job_id, event.position, event.stream_version, payload, event.occurred_at).freeze()
 
 
+def requested_status(job_id: str, position: int, payload: JobRequested, occurred_at: str) -> JobStatus:
+    """A new job's status once its first event, ``job.requested`` at ``position``, is folded: what
+    the store will hold after its next catch-up, known without one (the answer to the request)."""
+    return step(None, job_id, position, 1, payload, occurred_at).freeze()
+
+
 def project_jobs(events: Iterable[RecordedEvent]) -> dict[str, JobStatus]:
     """Fold events (in position order) into the status of every job; other streams are ignored."""
     drafts: dict[str, JobDraft] = {}

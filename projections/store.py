@@ -314,7 +314,10 @@ class ProjectionStore:
             if not tx.execute("SELECT 1 FROM projection_checkpoints WHERE projection = ?", (PROJECTIONS[0],)):
                 self._advance(tx, 0, None)
             return
-        job_ids = sorted({job_id for job_id in map(job_id_of, {row[1] for row in rows}) if job_id is not None})
+        # A stream whose first event is in the batch has no rows stored yet (they hold only events up to
+        # the checkpoint): nothing to look up for it (the one event of a new request, mostly).
+        streams = {row[1] for row in rows} - {row[1] for row in rows if row[2] == 1}
+        job_ids = sorted({job_id for job_id in map(job_id_of, streams) if job_id is not None})
         jobs: dict[str, JobStatus] = {}
         entries: dict[str, BackupEntry] = {}
         for start in range(0, len(job_ids), BATCH):

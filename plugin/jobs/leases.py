@@ -101,13 +101,11 @@ def held(tx: Transaction, now: float) -> int:
 def claim(tx: Transaction, job_id: str, attempt: int, *, start_within: float, now: float | None = None) -> Lease:
     """Reserve a worker slot for attempt ``attempt``; the worker must take it within ``start_within`` s."""
     now = time.time() if now is None else now
-    tx.execute(
-        "INSERT INTO job_leases (job_id, attempt, claimed_at, lease_until) VALUES (?, ?, ?, ?)",
+    rows = tx.execute(
+        "INSERT INTO job_leases (job_id, attempt, claimed_at, lease_until) VALUES (?, ?, ?, ?) RETURNING *",
         (job_id, attempt, now, now + start_within),
     )
-    lease = get(tx, job_id)
-    assert lease is not None
-    return lease
+    return Lease.of(rows[0])
 
 
 def take(tx: Transaction, job_id: str, attempt: int, worker_id: str, proc: ProcessRef, *, lease_seconds: float) -> bool:

@@ -37,7 +37,7 @@ from plugin.jobs.settings import WORKER_NICENESS, WORKER_START_SECONDS, RuntimeS
 from plugin.jobs.state import ACTIVE, read_state, system_event
 from plugin.salesforce.client import OrgClient, org_id_from_token
 from plugin.trail import ChainCheck, ChainChecker, events_page
-from projections import BackupEntry, JobStatus, ProjectionStore
+from projections import BackupEntry, JobStatus, ProjectionStore, requested_status
 
 logger = logging.getLogger(__name__)
 
@@ -206,20 +206,26 @@ class JobRuntime:
             # moment loses the request, and with it the worker that would have run it; the worker's
             # first durable commit makes it durable for good.
             with self.log.write_transaction(durable=False) as tx:
-                self.store.catch_up_in(tx)
-                if options.backup_type == "full":
+                if options.backup_type == "full":  # one running full backup per org: decided on current projections
+                    self.store.catch_up_in(tx)
                     running = self.store.find_jobs(
                         statuses=tuple(ACTIVE), org_id=org_id, backup_type="full", limit=1, tx=tx
                     )
                     if running:
                         return BackupStart(running[0], None, already_running=True)
-                tx.append(job_stream(job_id), [event], expected_version=0)
-                attempt = self.claim_in(tx, job_id, 1)
-                busy = leases.held(tx, time.time())
-                # The projections take the new job in this same transaction: one commit before the
-                # answer, and the read below finds them current instead of writing again.
+                [position] = tx.append(job_stream(job_id), [event], expected_version=0)
+                now = time.time()
+                busy = leases.held(tx, now)  # a new stream (expected version 0) has no lease yet
+                attempt = None
+                if busy < self.settings.max_workers:
+                    leases.claim(tx, job_id, 1, start_within=WORKER_START_SECONDS, now=now)
+                    attempt, busy = 1, busy + 1
+                # The projections take the new job in this same commit, so the next status read finds
+                # them current instead of catching up with a synced write of its own.
                 self.store.catch_up_in(tx)
-            return BackupStart(self.job(job_id), attempt, workers_busy=busy)
+            # The answer's status is the fold of the one event, what the projections now hold: no read.
+            job = requested_status(job_id, position, payload, event.occurred_at)
+            return BackupStart(job, attempt, workers_busy=busy)
 
     def start_backup(
         self,

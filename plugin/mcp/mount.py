@@ -28,6 +28,7 @@ from plugin.mcp.clientlog import ClientLog
 from plugin.mcp.jobtools import add_job_tools
 from plugin.mcp.notify import Subscriptions
 from plugin.mcp.resources import add_resources
+from plugin.mcp.starter import WorkerStarter
 from plugin.mcp.tools import add_tools
 from plugin.mcp.watch import JobWatch
 from projections import ProjectionError
@@ -61,7 +62,7 @@ class RuntimeHolder:
 
 class BackupPlugin:
     """What ``register`` mounted: the job runtime, the resource subscriptions, the clients' log
-    levels, and ``running()``."""
+    levels, the worker starter, and ``running()``."""
 
     def __init__(
         self, home: Path | None, subscriptions: Subscriptions, prefix: str, client_log: ClientLog | None = None
@@ -72,6 +73,7 @@ class BackupPlugin:
         self.prefix = prefix
         self.task_group: TaskGroup | None = None
         self.watch = JobWatch(self.publish, on_event=self.client_log.job_event)
+        self.starter = WorkerStarter()
         self._stopping = False
         # JSON-RPC request ids restart with every connection; prefixed with this server's own id they
         # name one request for good (the correlation id an audit looks up).
@@ -101,6 +103,7 @@ class BackupPlugin:
                 self._stopping = True
                 tg.cancel_scope.cancel()
                 self.task_group = None
+                self.starter.close()  # workers promised in answers start before the log closes
                 self.runtime.close()
 
     async def _background(self) -> None:

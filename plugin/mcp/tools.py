@@ -9,8 +9,6 @@ signatures, so the input schema advertises them and the SDK refuses bad input be
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -25,7 +23,7 @@ from pydantic import BaseModel, Field
 from events import EventLogError
 from plugin.errors import PluginError
 from plugin.jobs.options import MAX_FILTER, validate_request
-from plugin.jobs.runtime import BackupStart, JobRuntime
+from plugin.jobs.runtime import BackupStart
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
@@ -46,7 +44,6 @@ logger = logging.getLogger(__name__)
 MAX_PAGE = 200
 MAX_OFFSET = 1_000_000_000
 MAX_WAIT = 50.0  # hosts cut tool calls at about 60 s
-SPAWN_AFTER = 0.05  # seconds a new job's worker waits for the answer to leave (it takes about 1-10 ms)
 JobId = Annotated[str, Field(min_length=1, max_length=64, description="A job id, as salesforce_backup returned it")]
 OrgId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", description="A 15- or 18-character org id")]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}")]
@@ -70,31 +67,6 @@ def tool_errors(tool: str) -> Iterator[None]:
             "details, please report it. Reading again is safe; before starting a backup again, check "
             "salesforce_backup_status, since the job may have been recorded."
         ) from e
-
-
-def start_worker_soon(runtime: JobRuntime, start: BackupStart) -> None:
-    """Start the job's worker just after the answer instead of before it (if it got a worker slot).
-
-    ``job.requested`` and the slot's claim are committed first, so the job exists either way; what
-    moves off the answer's path is the process start (log file, ``Popen``'s Python code holding the
-    GIL for up to a switch interval, the reaper thread) and the new process's imports competing for
-    the CPU while the answer is written: the spawning thread lets the answer go first
-    (``SPAWN_AFTER``; measured, a spawn beside the answer added 2-4 ms to one call in three). A worker
-    that cannot be started fails its job (``spawn_worker`` records WORKER_START_FAILED), one whose
-    server dies first fails it after ``WORKER_START_SECONDS`` (WORKER_DID_NOT_START). Not a daemon
-    thread: a server that is shutting down still starts the worker before it exits.
-    """
-    if start.attempt is None:
-        return
-
-    def spawn() -> None:
-        time.sleep(SPAWN_AFTER)
-        try:
-            runtime.start_worker(start)
-        except Exception:
-            logger.exception("could not start the worker of job %s", start.job.job_id)
-
-    threading.Thread(target=spawn, name=f"spawn-{start.job.job_id}").start()
 
 
 def start_message(start: BackupStart, backup_type: str, max_workers: int) -> str:
@@ -219,7 +191,7 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 content_versions=content_versions,
             )
             start = runtime.request_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
-            start_worker_soon(runtime, start)
+            plugin.starter.submit(runtime, start)
         job = start.job
         result = StartResult(
             job_id=job.job_id,

@@ -147,3 +147,22 @@ def test_a_request_is_answered_without_a_sync_and_a_workers_outcome_is_synced(ho
             leases.fenced_append(shared, job, 1, "w1", batch, expected_version=version)
         assert _setting_at_each_commit(statements) == ["NORMAL", "FULL"]
         rt.close()
+
+
+def test_a_requests_answer_is_the_status_the_projections_hold(home: Path) -> None:
+    """The request's commit brings the projections up to date; its answer is that status, folded, not read."""
+    from events import EventLog
+    from plugin import config
+
+    statements: list[str] = []
+    with fake_org() as fake, EventLog.open(config.events_path(home), tracer=statements.append) as shared:
+        rt = JobRuntime(home, env=runtime(home, fake).env, log=shared)
+        for backup_type in ("incremental", "full"):
+            statements.clear()
+            start = rt.request_backup(options(home, backup_type=backup_type, objects_filter=["Lead"]))
+            after_commit = statements[statements.index("COMMIT") + 1 :]
+            assert after_commit == []  # no read of what it just wrote
+            assert start.attempt == 1 and start.job.status == "requested" and start.job.version == 1
+            assert rt.store.catch_up() == 0  # the commit held the projections' rows: nothing to do
+            assert start.job == rt.job(start.job.job_id)
+        rt.close()

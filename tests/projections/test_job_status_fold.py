@@ -174,4 +174,5 @@ def test_package_exports_are_pinned() -> None:
         "RewrittenLogError",
         "render",
         "replay",
+        "requested_status",
     ]
