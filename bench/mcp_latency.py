@@ -18,6 +18,9 @@ Calls to the floor and to sfbackup alternate one by one, so machine noise hits b
            long-lived server's are.
 
 Targets: p50 <= 1.3x and p99 <= 2x the floor (idle, load); status with the large history <= 1.5x.
+For a page of jobs (status without job_id) the floor server also sends that very answer (its
+``page`` tool, same output schema): the SDK's and the client's cost for the answer's size, so the
+ratio to it is what sfbackup adds (printed for information; the targets stay against ``ping``).
 """
 
 from __future__ import annotations
@@ -57,11 +60,27 @@ from plugin.jobs.runtime import JobRuntime  # noqa: E402
 from projections import ProjectionStore  # noqa: E402
 
 FLOOR_SERVER = """
+import json, sys
+from typing import Annotated
 from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult, TextContent
+sys.path.insert(0, {repo!r})
+from plugin.mcp.results import StatusResult
 server = MCPServer(name="floor")
 @server.tool()
 def ping() -> str:
     return "pong"
+PAGES = {{}}
+@server.tool()
+def page(path: str) -> Annotated[CallToolResult, StatusResult]:
+    # The SDK's floor for one exact answer: sfbackup's page of jobs, read once, sent as it is.
+    if path not in PAGES:
+        with open(path, encoding="utf-8") as fh:
+            PAGES[path] = json.load(fh)
+    answer = PAGES[path]
+    return CallToolResult(
+        content=[TextContent(type="text", text=t) for t in answer["texts"]], structured_content=answer["data"]
+    )
 server.run("stdio")
 """
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
@@ -210,15 +229,27 @@ async def phase(
     *,
     between: Callable[[], Any] | None = None,
     pace: JobRuntime | None = None,
+    page_file: Path | None = None,
 ) -> None:
-    """Alternate floor and status calls; every few rounds one salesforce_backup call."""
+    """Alternate floor and status calls; every few rounds one salesforce_backup call. A page of jobs
+    (no job_id) is also timed against the floor's ``page`` tool sending that same answer."""
+    page: dict[str, Any] | None = None
+    if page_file is not None:
+        answer = await ours.call_tool("salesforce_backup_status", status_args)
+        texts = [part.text for part in answer.content]
+        page_file.write_text(json.dumps({"texts": texts, "data": answer.structured_content}), encoding="utf-8")
+        page = {"path": str(page_file)}
     for _ in range(20):  # warm both servers and the client
         await timed(floor, "ping", {})
         await timed(ours, "salesforce_backup_status", status_args)
+        if page is not None:
+            await timed(floor, "page", page)
     every = max(1, samples // backup_samples) if backup_samples else 0
     for i in range(samples):
         series.add(f"{name} floor", (await timed(floor, "ping", {}))[0])
         series.add(f"{name} status", (await timed(ours, "salesforce_backup_status", status_args))[0])
+        if page is not None:
+            series.add(f"{name} floor-page", (await timed(floor, "page", page))[0])
         if every and i % every == 0 and len(series.samples.get(f"{name} backup", [])) < backup_samples:
             elapsed, start = await timed(ours, "salesforce_backup", SMALL_BACKUP)
             series.add(f"{name} backup", elapsed)
@@ -249,7 +280,7 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
     small = work / f"home-{mode}"
     history, history_job = history_home(args.cache, args.history_jobs, args.events_per_job)
     floor_script = work / "floor_server.py"
-    floor_script.write_text(FLOOR_SERVER, encoding="utf-8")
+    floor_script.write_text(FLOOR_SERVER.format(repo=str(REPO)), encoding="utf-8")
     serve = ["-m", "plugin.cli", "serve"]
     with open(work / f"stderr-{mode}.log", "w", encoding="utf-8") as errlog:
         async with AsyncExitStack() as stack:
@@ -262,7 +293,7 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
             one = {"job_id": first["job_id"]}
 
             await phase("idle", floor, ours, one, args.samples, args.backup_samples, series, pace=runtime)
-            await phase("idle-list", floor, ours, {}, args.samples // 2, 0, series)
+            await phase("idle-list", floor, ours, {}, args.samples // 2, 0, series, page_file=work / "page-idle.json")
 
             load = Load(runtime)
             load.top_up()
@@ -274,7 +305,8 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
 
             old = await stack.enter_async_context(connect(serve, sf_env(info, history), mode, errlog))
             await phase("history", floor, old, {"job_id": history_job}, args.samples, 0, series)
-            await phase("history-list", floor, old, {}, args.samples // 2, 0, series)
+            pages = work / "page-history.json"
+            await phase("history-list", floor, old, {}, args.samples // 2, 0, series, page_file=pages)
 
 
 TARGETS = {"idle": (1.3, 2.0), "load": (1.3, 2.0), "history": (1.5, None), "history-list": (1.5, None)}
@@ -301,6 +333,17 @@ def report(mode: str, series: Series) -> list[str]:
             rows.append(
                 f"{mode:<7} {name:<13} {what:<7} n={len(series.samples[key]):<4} "
                 f"p50 {v50:7.2f} ms ({v50 / b50:4.2f}x)   p99 {v99:7.2f} ms ({v99 / b99:4.2f}x)  {verdict}"
+            )
+        if f"{name} floor-page" in series.samples:
+            # The same page sent by a bare server: what the SDK and the client's schema check cost for
+            # this answer; the status row's ratio to it is what sfbackup adds (for information).
+            page = series.samples[f"{name} floor-page"]
+            p50, p99 = p50_p99(page)
+            v50, v99 = p50_p99(series.samples[f"{name} status"])
+            rows.append(
+                f"{mode:<7} {name:<13} page    n={len(page):<4} p50 {p50:7.2f} ms ({p50 / f50:4.2f}x)   "
+                f"p99 {p99:7.2f} ms ({p99 / f99:4.2f}x)  the same answer from a bare server; "
+                f"status/page p50 {v50 / p50:4.2f}x, p99 {v99 / p99:4.2f}x"
             )
     return rows
 

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ def backups_root(home: Path) -> Path:
 
 def folder_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+_REQUESTED_OPTIONS = tuple(f.name for f in fields(BackupOptions) if f.name != "backup_type")
 
 
 def _os_user() -> str | None:
@@ -190,7 +193,7 @@ class JobRuntime:
             org_id=org_id,
             instance_url=credentials.instance_url,
             api_version=api_version,
-            **{k: v for k, v in asdict(options).items() if k not in ("backup_type",)},
+            **{name: getattr(options, name) for name in _REQUESTED_OPTIONS},  # flat and immutable: no asdict copy
         )
         metadata: dict[str, Any] = {
             "actor": actor,

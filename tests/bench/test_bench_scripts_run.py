@@ -69,6 +69,7 @@ def test_mcp_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> Non
         tmp_path,
     )
     assert "floor" in out and "status" in out, out[-2000:]
+    assert "the same answer from a bare server" in out, out[-2000:]  # the page floor ran
 
 
 def test_export_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
