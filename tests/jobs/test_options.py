@@ -80,3 +80,10 @@ def test_duplicate_filter_names_collapse(home: Path) -> None:
         "Account",
         "Contact",
     )
+
+
+def test_an_empty_filter_filters_nothing(home: Path) -> None:
+    """[] and null mean every object, as leaving the argument out does (README, objects_filter)."""
+    assert validate_request(home=home, objects_filter=[]).objects_filter == ()
+    assert validate_request(home=home, objects_filter=None).objects_filter == ()
+    assert validate_request(home=home).objects_filter == ()
