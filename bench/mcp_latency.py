@@ -348,6 +348,49 @@ def report(mode: str, series: Series) -> list[str]:
     return rows
 
 
+def in_process(info: dict[str, str], work: Path, rounds: int) -> list[str]:
+    """What one request costs inside the server, back to back (hot caches) and after 10 ms idle (as
+    between a host's calls), beside a bare SQLite insert transaction measured the same way: the
+    round trips' gap to the floor is mostly this work run with cold caches."""
+    import sqlite3
+
+    home = work / "home-in-process"
+    os.environ.update(sf_env(info, home))
+    runtime = JobRuntime(home)
+    bare = sqlite3.connect(work / "bare.db", isolation_level=None)
+    bare.execute("PRAGMA journal_mode = WAL")
+    bare.execute("PRAGMA synchronous = NORMAL")  # as the request's commit
+    bare.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
+
+    def request() -> None:
+        runtime.request_backup(validate_request(home=runtime.home, **SMALL_BACKUP), actor="bench")
+
+    def insert() -> None:
+        bare.execute("BEGIN IMMEDIATE")
+        bare.execute("INSERT INTO t (body) VALUES (?)", ("x" * 600,))
+        bare.execute("COMMIT")
+
+    rows = []
+    try:
+        for name, call in (("request_backup", request), ("bare insert", insert)):
+            figures = []
+            for idle in (0.0, 0.01):
+                times = []
+                for _ in range(rounds):
+                    if idle:
+                        time.sleep(idle)
+                    start = time.perf_counter()
+                    call()
+                    times.append((time.perf_counter() - start) * 1000)
+                when = "after 10 ms idle" if idle else "back to back"
+                figures.append(f"{when} p50 {statistics.median(times):.3f} ms")
+            rows.append(f"in-process {name:<15} " + ", ".join(figures))
+    finally:
+        bare.close()
+        runtime.close()  # the requests start no worker: their jobs stay requested in this throw-away home
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400)
@@ -371,6 +414,7 @@ def main() -> None:
                 rows.append(
                     f"{mode:<7} load average (1 min) {before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
                 )
+            rows.extend(in_process(info, Path(tmp), max(20, args.samples // 2)))
     finally:
         proc.terminate()
         proc.wait()

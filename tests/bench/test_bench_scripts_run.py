@@ -70,6 +70,7 @@ def test_mcp_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> Non
     )
     assert "floor" in out and "status" in out, out[-2000:]
     assert "the same answer from a bare server" in out, out[-2000:]  # the page floor ran
+    assert "in-process request_backup" in out and "after 10 ms idle" in out, out[-2000:]
 
 
 def test_export_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
