@@ -9,12 +9,13 @@ starting a thread per request cost about 0.2 ms of the answer (``Thread.start`` 
 
 A worker that cannot be started fails its job (``spawn_worker`` records WORKER_START_FAILED); one
 whose server dies first fails it after ``WORKER_START_SECONDS`` (WORKER_DID_NOT_START). ``close()``,
-called when the plugin stops, starts what is still waiting without the delay, so a server that is
-shutting down still starts every worker it promised.
+called when the plugin stops and at interpreter exit, starts what is still waiting without the
+delay, so a server that is shutting down still starts every worker it promised.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -49,9 +50,11 @@ class WorkerStarter:
                 return
             if self._thread is None:
                 # A daemon, so a thread that waits for work never holds the interpreter's exit up;
-                # close() is what makes sure nothing handed in is left behind.
+                # close() makes sure nothing handed in is left behind: the plugin calls it when it
+                # stops, and the interpreter at exit (a host that never entered plugin.running()).
                 self._thread = threading.Thread(target=self._run, name="sfbackup-worker-starter", daemon=True)
                 self._thread.start()
+                atexit.register(self.close)
             self._queue.put((time.monotonic() + self._delay, runtime, start))
 
     def close(self) -> None:
@@ -64,6 +67,7 @@ class WorkerStarter:
                 self._queue.put(None)
         if thread is not None:
             thread.join()
+            atexit.unregister(self.close)
         with self._lock:
             self._closing.clear()
 

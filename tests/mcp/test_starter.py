@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, cast
 
 from plugin.jobs.runtime import BackupStart, JobRuntime
@@ -95,3 +96,27 @@ def test_after_close_a_submit_starts_a_new_thread() -> None:
     starter.submit(cast(JobRuntime, recorder), _start("later"))
     _wait_for(lambda: recorder.ids() == ["later"])
     starter.close()
+
+
+def test_a_process_that_exits_without_closing_still_starts_what_it_promised(tmp_path: Any) -> None:
+    """A host that never entered plugin.running(): the interpreter's exit drains the starter."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "started"
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from pathlib import Path
+from plugin.jobs.runtime import BackupStart
+from plugin.mcp.starter import WorkerStarter
+from projections import JobStatus
+
+class Runtime:
+    def start_worker(self, start):
+        Path({str(marker)!r}).write_text(start.job.job_id)
+
+WorkerStarter(delay=60).submit(Runtime(), BackupStart(JobStatus(job_id="promised"), 1))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert marker.read_text() == "promised"
