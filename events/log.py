@@ -691,7 +691,8 @@ class EventLog:
                     self._require_conn()
                     .execute(
                         "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
-                        "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
+                        "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash, "
+                        "json_valid(data) AND json_valid(metadata) AS valid_json FROM events "
                         "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
                         (after, last, _VERIFY_BATCH),
                     )
@@ -714,6 +715,7 @@ class EventLog:
                     ),
                     prev_hash=bytes(row["prev_hash"]),
                     hash=bytes(row["hash"]),
+                    valid_json=bool(row["valid_json"]),
                 )
             if len(rows) < _VERIFY_BATCH:
                 return

@@ -8,8 +8,16 @@ with the ``user_version`` bump, so running it twice (or from two processes at on
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
-Execute = Callable[[str], object]
+
+class Rows(Protocol):
+    """What a statement run through ``Execute`` gives back (an ``sqlite3.Cursor``)."""
+
+    def fetchone(self) -> Any: ...
+
+
+Execute = Callable[[str], Rows]
 
 EVENTS_DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -95,10 +103,47 @@ def m003_drop_insert_guards(execute: Execute) -> None:
     execute("DROP TRIGGER IF EXISTS events_chain_link")
 
 
+# The exact text m001 wrote for the two CHECKs m004 takes out of the table's definition.
+JSON_CHECKS = (" CHECK (json_valid(data))", " CHECK (json_valid(metadata))")
+
+
+def m004_drop_json_checks(execute: Execute) -> None:
+    """The ``json_valid`` CHECKs on ``data`` and ``metadata`` go: SQLite 3.40 parses each text into a
+    node tree to test it, 6k machine instructions an event, an eighth of an append's SQLite work,
+    and ``EventLog`` only ever stores the canonical JSON it made itself. ``verify`` tests every
+    row's texts with the same ``json_valid`` (a row written around ``EventLog``).
+
+    Removing a CHECK does not touch stored rows, so the table is not rebuilt: the procedure SQLite
+    documents for it (lang_altertable.html, "making other kinds of table schema changes") edits
+    the table's text in ``sqlite_master`` and bumps the schema version, inside this migration's
+    ``BEGIN IMMEDIATE``, so other connections reload the schema. Positions, ``sqlite_sequence``,
+    indexes and triggers stay as they are. Where SQLite refuses schema edits
+    (``SQLITE_DBCONFIG_DEFENSIVE``) the CHECKs stay: the log is as sound, only slower.
+    """
+    execute("PRAGMA writable_schema = ON")
+    try:
+        if not execute("PRAGMA writable_schema").fetchone()[0]:
+            return  # defensive mode ignored the switch
+        pending = execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events' AND instr(sql, 'json_valid(')"
+        ).fetchone()[0]
+        if not pending:
+            return
+        version = int(execute("PRAGMA schema_version").fetchone()[0])
+        execute(
+            f"UPDATE sqlite_master SET sql = replace(replace(sql, '{JSON_CHECKS[0]}', ''), '{JSON_CHECKS[1]}', '') "
+            "WHERE type = 'table' AND name = 'events'"
+        )
+        execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        execute("PRAGMA writable_schema = RESET")  # off, and this connection rereads the schema
+
+
 MIGRATIONS: tuple[Callable[[Execute], None], ...] = (
     m001_create_events,
     m002_create_projection_checkpoints,
     m003_drop_insert_guards,
+    m004_drop_json_checks,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
