@@ -250,28 +250,57 @@ class _DuplicateIdError(Exception):
 _CHUNKS = (64, 32, 16, 8, 4, 2, 1)
 
 
-def _insert_sql(rows: int, causes: bool) -> str:
+_COLUMNS_WRITTEN = (
+    "event_id",
+    "stream_id",
+    "stream_version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "occurred_at",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+)
+_SHARED = ("type", "schema_version", "metadata")
+
+
+def _insert_sql(rows: int, causes: bool, shared: bool) -> str:
     """An INSERT of ``rows`` consecutive events of one stream, with numbered parameters.
 
-    ?1 stream id, ?2 recorded_at, ?3 the first row's stream version, ?4 its prev_hash; then per
-    row: event_id, type, schema_version, data, metadata, occurred_at, hash (and correlation and
-    causation ids when ``causes``; without them both columns are NULL). Row i's version is ?3 + i
-    and its prev_hash is the hash parameter of row i - 1, so what a batch shares is bound once:
-    binding parameters (and adapting None) is a large part of an insert's cost in sqlite3.
+    ?1 stream id, ?2 recorded_at, ?3 the first row's stream version, ?4 its prev_hash; when
+    ``shared`` (every event of the batch has the same type, schema version and metadata) ?5-?7 are
+    those three. Then per row: event_id, (type, schema_version,) data, (metadata,) occurred_at,
+    hash, and correlation and causation ids when ``causes`` (without them both columns are NULL).
+    Row i's version is ?3 + i and its prev_hash is the hash parameter of row i - 1, so what a
+    batch shares is bound once: binding parameters (and adapting None) is a large part of an
+    insert's cost in sqlite3.
     """
-    width = 9 if causes else 7
+    per_row = [c for c in _COLUMNS_WRITTEN if c not in ("stream_id", "stream_version", "recorded_at", "prev_hash")]
+    head = {"stream_id": "?1", "recorded_at": "?2"}
+    if shared:
+        per_row = [c for c in per_row if c not in _SHARED]
+        head |= {name: f"?{5 + i}" for i, name in enumerate(_SHARED)}
+    columns = _COLUMNS_WRITTEN + (("correlation_id", "causation_id") if causes else ())
+    per_row += ["correlation_id", "causation_id"] if causes else []
+    first, width = 5 + (len(_SHARED) if shared else 0), len(per_row)
     values = []
     for i in range(rows):
-        b = 5 + i * width
-        prev = "?4" if i == 0 else f"?{b - 1 - (width - 7)}"
-        cause = f",?{b + 7},?{b + 8}" if causes else ""
-        values.append(f"(?{b},?1,?3+{i},?{b + 1},?{b + 2},?{b + 3},?{b + 4},?{b + 5},?2,{prev},?{b + 6}{cause})")
-    columns = "event_id, stream_id, stream_version, type, schema_version, data, metadata, occurred_at, recorded_at, "
-    columns += "prev_hash, hash" + (", correlation_id, causation_id" if causes else "")
-    return f"INSERT INTO events ({columns}) VALUES {','.join(values)}"
+        b = first + i * width
+        slot = {name: f"?{b + k}" for k, name in enumerate(per_row)} | head
+        slot["stream_version"] = f"?3+{i}"
+        slot["prev_hash"] = "?4" if i == 0 else f"?{b - width + per_row.index('hash')}"
+        values.append(f"({','.join(slot[c] for c in columns)})")
+    return f"INSERT INTO events ({', '.join(columns)}) VALUES {','.join(values)}"
 
 
-_INSERTS = {(n, causes): _insert_sql(n, causes) for n in _CHUNKS for causes in (False, True)}
+_INSERTS = {
+    (n, causes, shared): _insert_sql(n, causes, shared)
+    for n in _CHUNKS
+    for causes in (False, True)
+    for shared in (False, True)
+}
 _STATE = (
     "SELECT (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?), "
     "(SELECT hash FROM events ORDER BY id DESC LIMIT 1)"
@@ -291,6 +320,7 @@ def _append(
         raise InvalidEventError(f"stream id must be a string of 1 to 200 characters, got {stream_id!r}")
     events = list(events)
     causes = False
+    shared = (events[0].type, events[0].schema_version, events[0].metadata_json) if events else None
     for event in events:
         if type(event) is not NewEvent and not isinstance(event, NewEvent):
             raise InvalidEventError(f"append takes NewEvent objects, got {type(event).__name__}")
@@ -298,6 +328,8 @@ def _append(
             require_known(event.type)
         if event.correlation_id is not None or event.causation_id is not None:
             causes = True
+        if shared is not None and (event.type, event.schema_version, event.metadata_json) != shared:
+            shared = None
     if len({event.event_id for event in events}) != len(events):
         ids = [event.event_id for event in events]
         duplicate = next(i for i in ids if ids.count(i) > 1)
@@ -323,6 +355,8 @@ def _append(
     for size in _CHUNKS:
         while len(events) - done >= size:
             params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
+            if shared is not None:
+                params += shared
             version = current + done
             for event in events[done : done + size]:
                 version += 1
@@ -347,18 +381,21 @@ def _append(
                     body = chain_body(fields)
                 # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
                 prev_hash = bytearray(sha256(prev_hash + body).digest())
-                params += (
-                    event.event_id,
-                    event.type,
-                    event.schema_version,
-                    event.data_json,
-                    event.metadata_json,
-                    event.occurred_at,
-                    prev_hash,
-                )
+                if shared is not None:
+                    params += (event.event_id, event.data_json, event.occurred_at, prev_hash)
+                else:
+                    params += (
+                        event.event_id,
+                        event.type,
+                        event.schema_version,
+                        event.data_json,
+                        event.metadata_json,
+                        event.occurred_at,
+                        prev_hash,
+                    )
                 if causes:
                     params += (event.correlation_id, event.causation_id)
-            statements.append((_INSERTS[size, causes], params))
+            statements.append((_INSERTS[size, causes, shared is not None], params))
             done += size
     # Every hash is made before the first row is written: a refused field leaves nothing behind.
     try:
