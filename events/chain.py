@@ -113,7 +113,7 @@ class ChainRow:
     fields: ChainFields
     prev_hash: bytes
     hash: bytes
-    # SQLite's json_valid of data and metadata (the CHECKs migration 4 dropped from the table)
+    # SQLite's json_valid of data and metadata (CHECKs that migration 4 dropped from the table)
     valid_json: bool = True
 
 
@@ -124,9 +124,10 @@ def verify_rows(
 
     Checks, per row: positions follow each other without gaps (a deleted row leaves one), each
     stream's versions follow each other (from its first row here on), the stored ``prev_hash`` is
-    the previous row's hash, the stored hash is the recomputed one, and data and metadata are JSON
-    (``EventLog`` writes only JSON; the table no longer refuses anything else, see migration 4). An
-    ``anchor`` (position, hex hash) recorded elsewhere catches a truncated or rewritten tail.
+    the previous row's hash, the stored hash is the recomputed one, data and metadata are JSON, and
+    stream id and type have 1-200 and 1-100 characters (what ``EventLog`` writes; the table no
+    longer refuses anything else, see migration 4). An ``anchor`` (position, hex hash) recorded
+    elsewhere catches a truncated or rewritten tail.
     """
     checked = 0
     expected_prev = start_hash
@@ -150,6 +151,10 @@ def verify_rows(
             return ChainReport(False, checked, row.position, "stored hash does not match the event's content")
         if not row.valid_json:
             return ChainReport(False, checked, row.position, "data or metadata is not valid JSON")
+        if not (1 <= len(stream) <= 200 and 1 <= len(row.fields.type) <= 100):
+            return ChainReport(
+                False, checked, row.position, "stream id or type is empty or too long (at most 200 and 100 characters)"
+            )
         if anchor is not None and row.position == anchor[0]:
             if row.hash.hex() != anchor[1].lower():
                 return ChainReport(False, checked, row.position, "hash differs from the anchor recorded for it")

@@ -103,15 +103,30 @@ def m003_drop_insert_guards(execute: Execute) -> None:
     execute("DROP TRIGGER IF EXISTS events_chain_link")
 
 
-# The exact text m001 wrote for the two CHECKs m004 takes out of the table's definition.
-JSON_CHECKS = (" CHECK (json_valid(data))", " CHECK (json_valid(metadata))")
+# The exact text m001 wrote for the CHECKs m004 takes out of the table's definition.
+TEXT_CHECKS = (
+    " CHECK (length(stream_id) BETWEEN 1 AND 200)",
+    " CHECK (length(type) BETWEEN 1 AND 100)",
+    " CHECK (json_valid(data))",
+    " CHECK (json_valid(metadata))",
+)
 
 
-def m004_drop_json_checks(execute: Execute) -> None:
-    """The ``json_valid`` CHECKs on ``data`` and ``metadata`` go: SQLite 3.40 parses each text into a
-    node tree to test it, 6k machine instructions an event, an eighth of an append's SQLite work,
-    and ``EventLog`` only ever stores the canonical JSON it made itself. ``verify`` tests every
-    row's texts with the same ``json_valid`` (a row written around ``EventLog``).
+def _without_text_checks(sql: str) -> str:
+    """The SQL expression that removes every ``TEXT_CHECKS`` item from the text ``sql``."""
+    for check in TEXT_CHECKS:
+        sql = f"replace({sql}, '{check}', '')"
+    return sql
+
+
+def m004_drop_text_checks(execute: Execute) -> None:
+    """The four CHECKs that read a column's text go: ``json_valid`` of data and metadata and the
+    character counts of stream id and type. SQLite 3.40 parses each JSON text into a node tree
+    to test it, and before counting characters copies each bound text to give it a terminating
+    NUL: 8k machine instructions an event, a sixth of an append's SQLite work. ``EventLog``
+    checks the stream id's length and the type (against the vocabulary) before it writes, and
+    stores only the canonical JSON it made; ``verify`` tests every row for all four (a row
+    written around ``EventLog``). The CHECKs on versions and hash lengths stay (no text read).
 
     Removing a CHECK does not touch stored rows, so the table is not rebuilt: the procedure SQLite
     documents for it (lang_altertable.html, "making other kinds of table schema changes") edits
@@ -124,16 +139,11 @@ def m004_drop_json_checks(execute: Execute) -> None:
     try:
         if not execute("PRAGMA writable_schema").fetchone()[0]:
             return  # defensive mode ignored the switch
-        pending = execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events' AND instr(sql, 'json_valid(')"
-        ).fetchone()[0]
-        if not pending:
+        table = "type = 'table' AND name = 'events'"
+        if not execute(f"SELECT {_without_text_checks('sql')} <> sql FROM sqlite_master WHERE {table}").fetchone()[0]:
             return
         version = int(execute("PRAGMA schema_version").fetchone()[0])
-        execute(
-            f"UPDATE sqlite_master SET sql = replace(replace(sql, '{JSON_CHECKS[0]}', ''), '{JSON_CHECKS[1]}', '') "
-            "WHERE type = 'table' AND name = 'events'"
-        )
+        execute(f"UPDATE sqlite_master SET sql = {_without_text_checks('sql')} WHERE {table}")
         execute(f"PRAGMA schema_version = {version + 1}")
     finally:
         execute("PRAGMA writable_schema = RESET")  # off, and this connection rereads the schema
@@ -143,7 +153,7 @@ MIGRATIONS: tuple[Callable[[Execute], None], ...] = (
     m001_create_events,
     m002_create_projection_checkpoints,
     m003_drop_insert_guards,
-    m004_drop_json_checks,
+    m004_drop_text_checks,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from events import EventLog, NewEvent
-from events.schema import JSON_CHECKS, REQUIRED_TRIGGERS, SCHEMA_VERSION, m004_drop_json_checks
+from events.schema import REQUIRED_TRIGGERS, SCHEMA_VERSION, TEXT_CHECKS, m004_drop_text_checks
 from events.streamfile import read_lines
 from projections import ProjectionStore, replay
 
@@ -28,7 +28,7 @@ PINNED = {
     "user_version_1.sql": "c964e6cef6714af6bb0b73926c49e19e09c0565e739b641228a685916fdc5938",
     "user_version_2.sql": "e0045c25143f16f4d05972300bed77390b920a9d468b71c131e72657f4794d2c",
     "user_version_3.sql": "a97abf4d6b943b1c2e6a7b95e0a45db0a30ec2b141225ccd3b88641c976bf177",
-    "user_version_4.sql": "e9c25440250db84acb15c065815d6234842fd81b6d3d58ee4fe489f50321dbae",
+    "user_version_4.sql": "0161dc883801e08fd355210765c4c644d3a562b9e8f50cc37899bfb3cca9975e",
 }
 DUMP_PATHS = [DUMPS / name for name in PINNED]
 
@@ -82,7 +82,8 @@ def check_migrated(db: Path, before: list[tuple[object, ...]]) -> None:
     assert version == SCHEMA_VERSION
     assert set(REQUIRED_TRIGGERS) <= {name for kind, name, _ in rows if kind == "trigger"}
     (table,) = [sql for kind, name, sql in rows if (kind, name) == ("table", "events")]
-    assert "json_valid" not in table and "CHECK (length(stream_id) BETWEEN 1 AND 200)" in table
+    assert "json_valid" not in table and "length(stream_id)" not in table and "length(type)" not in table
+    assert "CHECK (stream_version >= 1)" in table and "CHECK (length(hash) = 32)" in table
     assert stored_events(db) == before  # migrations never rewrite an event
     with EventLog.open(db) as log:
         report = log.verify()
@@ -176,7 +177,11 @@ def test_migration_4_edits_only_the_table_text(dump: Path, tmp_path: Path) -> No
     assert [r for r in after if r[:2] != ("table", "events")] == [r for r in rows if r[:2] != ("table", "events")]
     (old,) = [sql for kind, name, sql in rows if (kind, name) == ("table", "events")]
     (new,) = [sql for kind, name, sql in after if (kind, name) == ("table", "events")]
-    assert new == (old.replace(JSON_CHECKS[0], "").replace(JSON_CHECKS[1], "") if version < 4 else old)
+    expected = old
+    for check in TEXT_CHECKS if version < 4 else ():
+        assert check in expected
+        expected = expected.replace(check, "")
+    assert new == expected
     assert sequence(db) == seq == [("events", 16)]
     conn = sqlite3.connect(db)
     try:
@@ -205,7 +210,7 @@ def test_migration_4_leaves_the_checks_where_sqlite_refuses_schema_edits(tmp_pat
 
     try:
         conn.execute("BEGIN IMMEDIATE")
-        m004_drop_json_checks(defensive)
+        m004_drop_text_checks(defensive)
         conn.execute("COMMIT")
         assert not any(sql.startswith("UPDATE") for sql in seen)
         assert conn.execute("PRAGMA writable_schema").fetchone() == (0,)
@@ -213,11 +218,14 @@ def test_migration_4_leaves_the_checks_where_sqlite_refuses_schema_edits(tmp_pat
         conn.close()
     assert schema(db)[1] == before
     raw = sqlite3.connect(db)
+    insert = (
+        "INSERT INTO events (event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
+        "VALUES ('x', ?, 1, 't', ?, 't', zeroblob(32), zeroblob(32))"
+    )
     try:
         with pytest.raises(sqlite3.IntegrityError, match="json_valid"):
-            raw.execute(
-                "INSERT INTO events (event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
-                "VALUES ('x', 's', 1, 't', '{not json', 't', zeroblob(32), zeroblob(32))"
-            )
+            raw.execute(insert, ("s", "{not json"))
+        with pytest.raises(sqlite3.IntegrityError, match="length"):
+            raw.execute(insert, ("", "{}"))
     finally:
         raw.close()
