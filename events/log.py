@@ -9,6 +9,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -244,10 +245,12 @@ class _DuplicateIdError(Exception):
         self.error = error
 
 
-# Rows per INSERT statement, largest first. One multi-row statement costs less per row than
-# executemany (one statement transaction instead of one per row); powers of two keep the number
-# of distinct statements, each prepared once and cached by sqlite3, small.
-_CHUNKS = (64, 32, 16, 8, 4, 2, 1)
+# Rows per INSERT statement at most. One multi-row statement costs less per row than executemany
+# (one statement transaction instead of one per row), and a batch costs least as one statement:
+# each one also journals the pages it will change and updates sqlite_sequence (cutting 100 events
+# into 64 + 32 + 4 cost 1.5k instructions an event more). So each batch size up to this has its
+# own statement, made on first use and then cached (here and by sqlite3); a larger batch is cut.
+_MAX_ROWS = 128
 
 
 _COLUMNS_WRITTEN = (
@@ -266,6 +269,7 @@ _COLUMNS_WRITTEN = (
 _SHARED = ("type", "schema_version", "metadata")
 
 
+@functools.cache  # at most _MAX_ROWS x 4 statements
 def _insert_sql(rows: int, causes: bool, shared: bool) -> str:
     """An INSERT of ``rows`` consecutive events of one stream, with numbered parameters.
 
@@ -295,12 +299,6 @@ def _insert_sql(rows: int, causes: bool, shared: bool) -> str:
     return f"INSERT INTO events ({', '.join(columns)}) VALUES {','.join(values)}"
 
 
-_INSERTS = {
-    (n, causes, shared): _insert_sql(n, causes, shared)
-    for n in _CHUNKS
-    for causes in (False, True)
-    for shared in (False, True)
-}
 _STATE = (
     "SELECT (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?), "
     "(SELECT hash FROM events ORDER BY id DESC LIMIT 1)"
@@ -351,60 +349,57 @@ def _append(
     # and the stream id is checked here; the event id, type and schema version are checked per event.
     plain_stream = type(stream_id) is str
     statements: list[tuple[str, list[Any]]] = []
-    done = 0
-    for size in _CHUNKS:
-        while len(events) - done >= size:
-            params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
+    for done in range(0, len(events), _MAX_ROWS):
+        chunk = events[done : done + _MAX_ROWS]
+        params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
+        if shared is not None:
+            params += shared
+        version = current + done
+        for event in chunk:
+            version += 1
+            fields = (
+                event.event_id,
+                stream_id,
+                version,
+                event.type,
+                event.schema_version,
+                event.data_json,
+                event.metadata_json,
+                event.correlation_id,
+                event.causation_id,
+                event.occurred_at,
+            )
+            if plain_stream and type(fields[0]) is str and type(fields[3]) is str and type(fields[4]) is int:
+                try:  # a plain try: contextlib.suppress costs as much as the dumps
+                    body = dumps(fields)
+                except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits
+                    body = chain_body(fields)
+            else:
+                body = chain_body(fields)
+            # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
+            prev_hash = bytearray(sha256(prev_hash + body).digest())
             if shared is not None:
-                params += shared
-            version = current + done
-            for event in events[done : done + size]:
-                version += 1
-                fields = (
+                params += (event.event_id, event.data_json, event.occurred_at, prev_hash)
+            else:
+                params += (
                     event.event_id,
-                    stream_id,
-                    version,
                     event.type,
                     event.schema_version,
                     event.data_json,
                     event.metadata_json,
-                    event.correlation_id,
-                    event.causation_id,
                     event.occurred_at,
+                    prev_hash,
                 )
-                if plain_stream and type(fields[0]) is str and type(fields[3]) is str and type(fields[4]) is int:
-                    try:  # a plain try: contextlib.suppress costs as much as the dumps
-                        body = dumps(fields)
-                    except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits
-                        body = chain_body(fields)
-                else:
-                    body = chain_body(fields)
-                # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
-                prev_hash = bytearray(sha256(prev_hash + body).digest())
-                if shared is not None:
-                    params += (event.event_id, event.data_json, event.occurred_at, prev_hash)
-                else:
-                    params += (
-                        event.event_id,
-                        event.type,
-                        event.schema_version,
-                        event.data_json,
-                        event.metadata_json,
-                        event.occurred_at,
-                        prev_hash,
-                    )
-                if causes:
-                    params += (event.correlation_id, event.causation_id)
-            statements.append((_INSERTS[size, causes, shared is not None], params))
-            done += size
+            if causes:
+                params += (event.correlation_id, event.causation_id)
+        statements.append((_insert_sql(len(chunk), causes, shared is not None), params))
     # Every hash is made before the first row is written: a refused field leaves nothing behind.
     try:
         for sql, params in statements:
             cursor = conn.execute(sql, params)
     except sqlite3.IntegrityError as e:
         raise _DuplicateIdError(e) from e
-    # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids (the guard triggers
-    # see each earlier row of a multi-row INSERT, so the chain and version checks hold per row).
+    # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids.
     last = cursor.lastrowid
     assert last is not None
     return list(range(last - len(events) + 1, last + 1))

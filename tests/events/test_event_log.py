@@ -278,7 +278,7 @@ def _batch(shape: str, size: int) -> list[NewEvent]:
 @pytest.mark.parametrize(
     "shape", ["uniform", "another type", "other metadata", "another schema version", "with causes"]
 )
-@pytest.mark.parametrize("size", [1, 3, 127])  # 127 = 64 + 32 + 16 + 8 + 4 + 2 + 1: every statement size
+@pytest.mark.parametrize("size", [1, 3, 128, 129, 300])  # one INSERT holds up to 128 rows
 def test_a_batch_is_stored_as_given_whether_or_not_its_events_share_type_and_metadata(
     log: EventLog, shape: str, size: int
 ) -> None:
