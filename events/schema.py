@@ -121,9 +121,9 @@ def _without_text_checks(sql: str) -> str:
 
 def m004_drop_text_checks(execute: Execute) -> None:
     """The four CHECKs that read a column's text go: ``json_valid`` of data and metadata and the
-    character counts of stream id and type. SQLite 3.40 parses each JSON text into a node tree
+    character counts of stream id and type. SQLite 3.40 parses each JSON text into a node array
     to test it, and before counting characters copies each bound text to give it a terminating
-    NUL: 8k machine instructions an event, a sixth of an append's SQLite work. ``EventLog``
+    NUL: 8.3k machine instructions an event, a third of an append's SQLite work. ``EventLog``
     checks the stream id's length and the type (against the vocabulary) before it writes, and
     stores only the canonical JSON it made; ``verify`` tests every row for all four (a row
     written around ``EventLog``). The CHECKs on versions and hash lengths stay (no text read).
