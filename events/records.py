@@ -127,8 +127,8 @@ class NewEvent:
             data_json = canonical_json(data)
         metadata_json = canonical_json(meta) if meta else "{}"  # most events carry no metadata
         if not event_id or occurred_at is None:
-            # One clock reading for both, and _now() and random_tail() written out: the two
-            # Python calls cost a sixth of making an event.
+            # One clock reading for both, _now() and random_tail() written out (their two Python
+            # calls were 0.8k of the 25k machine instructions an event took).
             millis = _time_ns() // 1_000_000
             clock = _clock
             if clock[0] != millis:
