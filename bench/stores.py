@@ -221,7 +221,7 @@ RAW = Store(
 OURS = Store(
     "ours (EventLog)",
     "events/log.py as shipped: NewEvent (UUIDv7, occurred_at), idempotency, expected version, "
-    "SHA-256 chain, UPDATE/DELETE guard triggers, CHECKs; read_all -> RecordedEvent",
+    "SHA-256 chain, UPDATE/DELETE guard triggers, version and hash CHECKs; read_all -> RecordedEvent",
     _ours_single,
     _ours_batched,
     _ours_read,

@@ -113,6 +113,8 @@ class ChainRow:
     fields: ChainFields
     prev_hash: bytes
     hash: bytes
+    # SQLite's json_valid of data and metadata (CHECKs that migration 4 dropped from the table)
+    valid_json: bool = True
 
 
 def verify_rows(
@@ -122,8 +124,10 @@ def verify_rows(
 
     Checks, per row: positions follow each other without gaps (a deleted row leaves one), each
     stream's versions follow each other (from its first row here on), the stored ``prev_hash`` is
-    the previous row's hash, and the stored hash is the recomputed one. An ``anchor`` (position, hex
-    hash) recorded elsewhere catches a truncated or rewritten tail.
+    the previous row's hash, the stored hash is the recomputed one, data and metadata are JSON, and
+    stream id and type have 1-200 and 1-100 characters (what ``EventLog`` writes; the table no
+    longer refuses anything else, see migration 4). An ``anchor`` (position, hex hash) recorded
+    elsewhere catches a truncated or rewritten tail.
     """
     checked = 0
     expected_prev = start_hash
@@ -145,6 +149,12 @@ def verify_rows(
             return ChainReport(False, checked, row.position, "prev_hash does not match the previous event's hash")
         if event_hash(row.prev_hash, row.fields) != row.hash:
             return ChainReport(False, checked, row.position, "stored hash does not match the event's content")
+        if not row.valid_json:
+            return ChainReport(False, checked, row.position, "data or metadata is not valid JSON")
+        if not (1 <= len(stream) <= 200 and 1 <= len(row.fields.type) <= 100):
+            return ChainReport(
+                False, checked, row.position, "stream id or type is empty or too long (at most 200 and 100 characters)"
+            )
         if anchor is not None and row.position == anchor[0]:
             if row.hash.hex() != anchor[1].lower():
                 return ChainReport(False, checked, row.position, "hash differs from the anchor recorded for it")

@@ -8,27 +8,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 _millis_prefix: tuple[int, str] = (-1, "")
 _TAILS_PER_DRAW = 256
-_tails: Iterator[str] = iter(())
+# Tails not yet handed out. Always this one list (refilled, never replaced), so callers can bind
+# its ``pop`` once: a C call where a Python function call cost as much as a tenth of an event.
+TAIL_POOL: list[str] = []
+take_tail = TAIL_POOL.pop  # IndexError when empty: then call random_tail(), which refills
 # Byte maps applied to a whole draw at once: the version nibble 7 over a byte's high nibble, and
 # the variant bits 10 over the top of a byte.
 _VERSION_BYTE = bytes(0x70 | (b & 0x0F) for b in range(256))
 _VARIANT_BYTE = bytes(0x80 | (b & 0x3F) for b in range(256))
 
 
-def _draw_tails() -> Iterator[str]:
+def _draw_tails() -> list[str]:
     """The last 16 hex digits of 256 ids (version nibble onwards) from one ``os.urandom`` call.
 
     A system call per id cost a third of making one, and so did formatting each tail with
     Python slices; here the bits are set and the text is cut by C loops over the whole draw
-    (``translate`` on every fourth byte, ``hex`` with a separator, ``split``). Each tail is yielded
-    once (``next`` on an iterator of C objects is atomic under the GIL, so threads never share
-    one), and a forked child starts a fresh draw (see ``register_at_fork``).
+    (``translate`` on every fourth byte, ``hex`` with a separator, ``split``).
     """
     r = os.urandom(10 * _TAILS_PER_DRAW)
     # 4 bytes per tail for "7xxx-Vxxx" (version, 12 random bits, variant, 14 random bits)
@@ -37,26 +37,29 @@ def _draw_tails() -> Iterator[str]:
     head[2::4] = head[2::4].translate(_VARIANT_BYTE)
     pairs = head.hex(" ", 2).split()
     nodes = r[4 * _TAILS_PER_DRAW :].hex(" ", 6).split()  # 48 random bits per tail
-    return map("-".join, zip(pairs[0::2], pairs[1::2], nodes, strict=True))
+    return list(map("-".join, zip(pairs[0::2], pairs[1::2], nodes, strict=True)))
 
 
 def _forget_tails() -> None:
-    global _tails
-    _tails = iter(())
+    TAIL_POOL.clear()
 
 
+# A forked child must not hand out the tails its parent will also hand out.
 os.register_at_fork(after_in_child=_forget_tails)
 
 
 def random_tail() -> str:
     """The last 22 characters of a UUIDv7: ``7xxx-Vxxx-xxxxxxxxxxxx``, version nibble 7, 12 random
-    bits, variant 10, 62 random bits."""
-    global _tails
-    tail = next(_tails, None)
-    if tail is None:
-        _tails = _draw_tails()
-        tail = next(_tails)
-    return tail
+    bits, variant 10, 62 random bits.
+
+    Each tail is handed out once: ``list.pop`` is atomic under the GIL, and two threads that find
+    the pool empty at once both refill it, which only adds tails.
+    """
+    while True:
+        try:
+            return take_tail()
+        except IndexError:
+            TAIL_POOL.extend(_draw_tails())
 
 
 def event_id_prefix(millis: int) -> str:

@@ -9,6 +9,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -244,34 +245,60 @@ class _DuplicateIdError(Exception):
         self.error = error
 
 
-# Rows per INSERT statement, largest first. One multi-row statement costs less per row than
-# executemany (one statement transaction instead of one per row); powers of two keep the number
-# of distinct statements, each prepared once and cached by sqlite3, small.
-_CHUNKS = (64, 32, 16, 8, 4, 2, 1)
+# Rows per INSERT statement at most. One multi-row statement costs less per row than executemany
+# (one statement transaction instead of one per row), and a batch costs least as one statement:
+# each one also journals the pages it will change and updates sqlite_sequence (cutting 100 events
+# into 64 + 32 + 4 cost 1.5k instructions an event more). So each batch size up to this has its
+# own statement, made on first use and then cached (here and by sqlite3); a larger batch is cut.
+_MAX_ROWS = 128
 
 
-def _insert_sql(rows: int, causes: bool) -> str:
+_COLUMNS_WRITTEN = (
+    "event_id",
+    "stream_id",
+    "stream_version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "occurred_at",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+)
+_SHARED = ("type", "schema_version", "metadata")
+
+
+@functools.cache  # at most _MAX_ROWS x 4 statements
+def _insert_sql(rows: int, causes: bool, shared: bool) -> str:
     """An INSERT of ``rows`` consecutive events of one stream, with numbered parameters.
 
-    ?1 stream id, ?2 recorded_at, ?3 the first row's stream version, ?4 its prev_hash; then per
-    row: event_id, type, schema_version, data, metadata, occurred_at, hash (and correlation and
-    causation ids when ``causes``; without them both columns are NULL). Row i's version is ?3 + i
-    and its prev_hash is the hash parameter of row i - 1, so what a batch shares is bound once:
-    binding parameters (and adapting None) is a large part of an insert's cost in sqlite3.
+    ?1 stream id, ?2 recorded_at, ?3 the first row's stream version, ?4 its prev_hash; when
+    ``shared`` (every event of the batch has the same type, schema version and metadata) ?5-?7 are
+    those three. Then per row: event_id, (type, schema_version,) data, (metadata,) occurred_at,
+    hash, and correlation and causation ids when ``causes`` (without them both columns are NULL).
+    Row i's version is ?3 + i and its prev_hash is the hash parameter of row i - 1, so what a
+    batch shares is bound once: binding parameters (and adapting None) is a large part of an
+    insert's cost in sqlite3.
     """
-    width = 9 if causes else 7
+    per_row = [c for c in _COLUMNS_WRITTEN if c not in ("stream_id", "stream_version", "recorded_at", "prev_hash")]
+    head = {"stream_id": "?1", "recorded_at": "?2"}
+    if shared:
+        per_row = [c for c in per_row if c not in _SHARED]
+        head |= {name: f"?{5 + i}" for i, name in enumerate(_SHARED)}
+    columns = _COLUMNS_WRITTEN + (("correlation_id", "causation_id") if causes else ())
+    per_row += ["correlation_id", "causation_id"] if causes else []
+    first, width = 5 + (len(_SHARED) if shared else 0), len(per_row)
     values = []
     for i in range(rows):
-        b = 5 + i * width
-        prev = "?4" if i == 0 else f"?{b - 1 - (width - 7)}"
-        cause = f",?{b + 7},?{b + 8}" if causes else ""
-        values.append(f"(?{b},?1,?3+{i},?{b + 1},?{b + 2},?{b + 3},?{b + 4},?{b + 5},?2,{prev},?{b + 6}{cause})")
-    columns = "event_id, stream_id, stream_version, type, schema_version, data, metadata, occurred_at, recorded_at, "
-    columns += "prev_hash, hash" + (", correlation_id, causation_id" if causes else "")
-    return f"INSERT INTO events ({columns}) VALUES {','.join(values)}"
+        b = first + i * width
+        slot = {name: f"?{b + k}" for k, name in enumerate(per_row)} | head
+        slot["stream_version"] = f"?3+{i}"
+        slot["prev_hash"] = "?4" if i == 0 else f"?{b - width + per_row.index('hash')}"
+        values.append(f"({','.join(slot[c] for c in columns)})")
+    return f"INSERT INTO events ({', '.join(columns)}) VALUES {','.join(values)}"
 
 
-_INSERTS = {(n, causes): _insert_sql(n, causes) for n in _CHUNKS for causes in (False, True)}
 _STATE = (
     "SELECT (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?), "
     "(SELECT hash FROM events ORDER BY id DESC LIMIT 1)"
@@ -291,6 +318,7 @@ def _append(
         raise InvalidEventError(f"stream id must be a string of 1 to 200 characters, got {stream_id!r}")
     events = list(events)
     causes = False
+    shared = (events[0].type, events[0].schema_version, events[0].metadata_json) if events else None
     for event in events:
         if type(event) is not NewEvent and not isinstance(event, NewEvent):
             raise InvalidEventError(f"append takes NewEvent objects, got {type(event).__name__}")
@@ -298,6 +326,8 @@ def _append(
             require_known(event.type)
         if event.correlation_id is not None or event.causation_id is not None:
             causes = True
+        if shared is not None and (event.type, event.schema_version, event.metadata_json) != shared:
+            shared = None
     if len({event.event_id for event in events}) != len(events):
         ids = [event.event_id for event in events]
         duplicate = next(i for i in ids if ids.count(i) > 1)
@@ -319,34 +349,38 @@ def _append(
     # and the stream id is checked here; the event id, type and schema version are checked per event.
     plain_stream = type(stream_id) is str
     statements: list[tuple[str, list[Any]]] = []
-    done = 0
-    for size in _CHUNKS:
-        while len(events) - done >= size:
-            params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
-            version = current + done
-            for event in events[done : done + size]:
-                version += 1
-                fields = (
-                    event.event_id,
-                    stream_id,
-                    version,
-                    event.type,
-                    event.schema_version,
-                    event.data_json,
-                    event.metadata_json,
-                    event.correlation_id,
-                    event.causation_id,
-                    event.occurred_at,
-                )
-                if plain_stream and type(fields[0]) is str and type(fields[3]) is str and type(fields[4]) is int:
-                    try:  # a plain try: contextlib.suppress costs as much as the dumps
-                        body = dumps(fields)
-                    except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits
-                        body = chain_body(fields)
-                else:
+    for done in range(0, len(events), _MAX_ROWS):
+        chunk = events[done : done + _MAX_ROWS]
+        params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
+        if shared is not None:
+            params += shared
+        version = current + done
+        for event in chunk:
+            version += 1
+            fields = (
+                event.event_id,
+                stream_id,
+                version,
+                event.type,
+                event.schema_version,
+                event.data_json,
+                event.metadata_json,
+                event.correlation_id,
+                event.causation_id,
+                event.occurred_at,
+            )
+            if plain_stream and type(fields[0]) is str and type(fields[3]) is str and type(fields[4]) is int:
+                try:  # a plain try: contextlib.suppress costs as much as the dumps
+                    body = dumps(fields)
+                except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits
                     body = chain_body(fields)
-                # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
-                prev_hash = bytearray(sha256(prev_hash + body).digest())
+            else:
+                body = chain_body(fields)
+            # bytearray: sqlite3 binds it as is, where bytes would go through its adapters
+            prev_hash = bytearray(sha256(prev_hash + body).digest())
+            if shared is not None:
+                params += (event.event_id, event.data_json, event.occurred_at, prev_hash)
+            else:
                 params += (
                     event.event_id,
                     event.type,
@@ -356,18 +390,16 @@ def _append(
                     event.occurred_at,
                     prev_hash,
                 )
-                if causes:
-                    params += (event.correlation_id, event.causation_id)
-            statements.append((_INSERTS[size, causes], params))
-            done += size
+            if causes:
+                params += (event.correlation_id, event.causation_id)
+        statements.append((_insert_sql(len(chunk), causes, shared is not None), params))
     # Every hash is made before the first row is written: a refused field leaves nothing behind.
     try:
         for sql, params in statements:
             cursor = conn.execute(sql, params)
     except sqlite3.IntegrityError as e:
         raise _DuplicateIdError(e) from e
-    # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids (the guard triggers
-    # see each earlier row of a multi-row INSERT, so the chain and version checks hold per row).
+    # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids.
     last = cursor.lastrowid
     assert last is not None
     return list(range(last - len(events) + 1, last + 1))
@@ -691,7 +723,8 @@ class EventLog:
                     self._require_conn()
                     .execute(
                         "SELECT id, event_id, stream_id, stream_version, type, schema_version, data, "
-                        "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash FROM events "
+                        "metadata, correlation_id, causation_id, occurred_at, prev_hash, hash, "
+                        "json_valid(data) AND json_valid(metadata) AS valid_json FROM events "
                         "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
                         (after, last, _VERIFY_BATCH),
                     )
@@ -714,6 +747,7 @@ class EventLog:
                     ),
                     prev_hash=bytes(row["prev_hash"]),
                     hash=bytes(row["hash"]),
+                    valid_json=bool(row["valid_json"]),
                 )
             if len(rows) < _VERIFY_BATCH:
                 return

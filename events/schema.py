@@ -8,8 +8,16 @@ with the ``user_version`` bump, so running it twice (or from two processes at on
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
-Execute = Callable[[str], object]
+
+class Rows(Protocol):
+    """What a statement run through ``Execute`` gives back (an ``sqlite3.Cursor``)."""
+
+    def fetchone(self) -> Any: ...
+
+
+Execute = Callable[[str], Rows]
 
 EVENTS_DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -95,10 +103,57 @@ def m003_drop_insert_guards(execute: Execute) -> None:
     execute("DROP TRIGGER IF EXISTS events_chain_link")
 
 
+# The exact text m001 wrote for the CHECKs m004 takes out of the table's definition.
+TEXT_CHECKS = (
+    " CHECK (length(stream_id) BETWEEN 1 AND 200)",
+    " CHECK (length(type) BETWEEN 1 AND 100)",
+    " CHECK (json_valid(data))",
+    " CHECK (json_valid(metadata))",
+)
+
+
+def _without_text_checks(sql: str) -> str:
+    """The SQL expression that removes every ``TEXT_CHECKS`` item from the text ``sql``."""
+    for check in TEXT_CHECKS:
+        sql = f"replace({sql}, '{check}', '')"
+    return sql
+
+
+def m004_drop_text_checks(execute: Execute) -> None:
+    """The four CHECKs that read a column's text go: ``json_valid`` of data and metadata and the
+    character counts of stream id and type. SQLite 3.40 parses each JSON text into a node array
+    to test it, and before counting characters copies each bound text to give it a terminating
+    NUL: 8.3k machine instructions an event, a third of an append's SQLite work. ``EventLog``
+    checks the stream id's length and the type (against the vocabulary) before it writes, and
+    stores only the canonical JSON it made; ``verify`` tests every row for all four (a row
+    written around ``EventLog``). The CHECKs on versions and hash lengths stay (no text read).
+
+    Removing a CHECK does not touch stored rows, so the table is not rebuilt: the procedure SQLite
+    documents for it (lang_altertable.html, "making other kinds of table schema changes") edits
+    the table's text in ``sqlite_master`` and bumps the schema version, inside this migration's
+    ``BEGIN IMMEDIATE``, so other connections reload the schema. Positions, ``sqlite_sequence``,
+    indexes and triggers stay as they are. Where SQLite refuses schema edits
+    (``SQLITE_DBCONFIG_DEFENSIVE``) the CHECKs stay: the log is as sound, only slower.
+    """
+    execute("PRAGMA writable_schema = ON")
+    try:
+        if not execute("PRAGMA writable_schema").fetchone()[0]:
+            return  # defensive mode ignored the switch
+        table = "type = 'table' AND name = 'events'"
+        if not execute(f"SELECT {_without_text_checks('sql')} <> sql FROM sqlite_master WHERE {table}").fetchone()[0]:
+            return
+        version = int(execute("PRAGMA schema_version").fetchone()[0])
+        execute(f"UPDATE sqlite_master SET sql = {_without_text_checks('sql')} WHERE {table}")
+        execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        execute("PRAGMA writable_schema = RESET")  # off, and this connection rereads the schema
+
+
 MIGRATIONS: tuple[Callable[[Execute], None], ...] = (
     m001_create_events,
     m002_create_projection_checkpoints,
     m003_drop_insert_guards,
+    m004_drop_text_checks,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -256,3 +256,53 @@ def test_a_full_disk_is_a_storage_full_error_saying_to_free_space(log: EventLog)
     with pytest.raises(StorageFullError, match=r"no room left for the event log .*free space on that disk"):
         for i in range(200):
             log.append(f"job-{i}", [encode(JobProgress(percent=1, current_object="x" * 4000))], expected_version=0)
+
+
+def _batch(shape: str, size: int) -> list[NewEvent]:
+    events = []
+    for i in range(size):
+        differs = i == size // 2
+        events.append(
+            NewEvent(
+                "job.requested" if shape == "another type" and differs else "job.progress",
+                {"percent": i, "note": "é" * (i % 3)},
+                metadata={"attempt": 2} if shape == "other metadata" and differs else None,
+                schema_version=2 if shape == "another schema version" and differs else 1,
+                correlation_id=f"req-{i}" if shape == "with causes" else None,
+                causation_id="cmd-1" if shape == "with causes" and i % 2 else None,
+            )
+        )
+    return events
+
+
+@pytest.mark.parametrize(
+    "shape", ["uniform", "another type", "other metadata", "another schema version", "with causes"]
+)
+@pytest.mark.parametrize("size", [1, 3, 128, 129, 300])  # one INSERT holds up to 128 rows
+def test_a_batch_is_stored_as_given_whether_or_not_its_events_share_type_and_metadata(
+    log: EventLog, shape: str, size: int
+) -> None:
+    """A batch whose events all share type, schema version and metadata binds those once; any
+    other batch binds them per row. Either way every row holds its own event's values."""
+    log.append("job-x", [_progress(0)], expected_version=0)
+    events = _batch(shape, size)
+    assert log.append("job-x", events, expected_version=1) == list(range(2, size + 2))
+    stored = log.read_stream("job-x", after=1)
+    assert [
+        (e.event_id, e.type, e.schema_version, e.data, e.metadata, e.correlation_id, e.causation_id, e.occurred_at)
+        for e in stored
+    ] == [
+        (
+            e.event_id,
+            e.type,
+            e.schema_version,
+            dict(e.data),
+            dict(e.metadata),
+            e.correlation_id,
+            e.causation_id,
+            e.occurred_at,
+        )
+        for e in events
+    ]
+    assert [e.stream_version for e in stored] == list(range(2, size + 2))
+    assert log.verify().ok and log.verify().checked == size + 1
