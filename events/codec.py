@@ -95,7 +95,7 @@ def decode_stored(
 
     Raises:
         UnknownEventTypeError: the type is not in the vocabulary.
-        InvalidEventError: as ``decode_data``.
+        InvalidEventError: as ``decode_data``, or the text is not JSON.
     """
     cls = REGISTRY.get(event_type)
     if cls is not None and schema_version == cls.SCHEMA_VERSION:
@@ -105,4 +105,8 @@ def decode_stored(
                 return cls.from_data(data)
         except Exception:
             pass  # the exact path below gives the authoritative answer
-    return decode_data(event_type, schema_version, loads(data_text), upcasters=upcasters)
+    try:
+        data = loads(data_text)
+    except ValueError as e:  # only a row written around EventLog (no CHECK keeps it out since migration 4)
+        raise InvalidEventError(f"{event_type} data is not JSON: {e}") from e
+    return decode_data(event_type, schema_version, data, upcasters=upcasters)

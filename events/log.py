@@ -119,6 +119,13 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
 
 def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
     position, event_id, stream_id, version, type_, schema, data, metadata, correlation, causation, at, rec, digest = row
+    try:
+        data, metadata = loads(data), {} if metadata == "{}" else loads(metadata)
+    except ValueError as e:  # only a row written around EventLog (no CHECK keeps it out since migration 4)
+        raise LogIntegrityError(
+            f"the event at position {position} holds data or metadata that is not JSON ({e}); "
+            "`sfbackup verify` names every such row"
+        ) from e
     return build(
         RecordedEvent,
         {
@@ -128,8 +135,8 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
             "stream_version": version,
             "type": type_,
             "schema_version": schema,
-            "data": loads(data),
-            "metadata": {} if metadata == "{}" else loads(metadata),
+            "data": data,
+            "metadata": metadata,
             "correlation_id": correlation,
             "causation_id": causation,
             "occurred_at": at,

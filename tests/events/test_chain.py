@@ -1,8 +1,11 @@
 import sqlite3
 from pathlib import Path
 
-from events import EventLog, NewEvent
+import pytest
+
+from events import EventLog, LogIntegrityError, NewEvent
 from events.chain import GENESIS_HASH, ChainFields, event_hash
+from projections import PoisonEventError, ProjectionStore
 
 
 def _fixed(i: int) -> NewEvent:
@@ -138,6 +141,13 @@ def test_verify_names_a_row_whose_data_is_not_json_even_with_a_correct_hash(db_p
         report = audit.verify()
     assert (report.ok, report.first_bad_position, report.problem) == (False, 3, "data or metadata is not valid JSON")
     assert report.checked == 3
+    # Readers name the row too, as a damaged log, instead of failing with a bare JSON error.
+    with EventLog.open(db_path) as log:
+        assert [e.position for e in log.read_all(limit=2)] == [1, 2]
+        with pytest.raises(LogIntegrityError, match=r"event at position 3 .* not JSON .*sfbackup verify"):
+            log.read_all()
+        with pytest.raises(PoisonEventError, match=r"position 3.*job.progress data is not JSON"):
+            ProjectionStore(log).catch_up()
 
 
 def test_verify_names_a_row_with_an_empty_stream_id(db_path: Path) -> None:
