@@ -3,8 +3,10 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -115,28 +117,25 @@ def test_big_blocks_written_by_the_thread_keep_their_order_among_small_writes(tm
     assert digest == hashlib.sha256(expected).hexdigest() and sink.rows == 30_002
 
 
-class _FullDisk:
+class _FullDisk(io.FileIO):
     """A file whose second big write fails as a full disk does."""
 
-    def __init__(self) -> None:
-        self.writes = 0
+    writes = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Any) -> int:
         self.writes += 1
         if self.writes == 3:  # the header, the first block, then this
             raise OSError(28, "No space left on device")
-        return len(data)
-
-    def flush(self) -> None:
-        pass
+        return super().write(data)
 
 
-def test_what_the_writer_thread_raises_is_raised_by_the_next_write_or_flush() -> None:
+def test_what_the_writer_thread_raises_is_raised_by_the_next_write_or_flush(tmp_path: Path) -> None:
     from plugin.salesforce.csvout import _Hashed
 
     block = _records(0, 10_000)
     for then in ("write", "flush", "finish"):
-        hashed = _Hashed(_FullDisk())  # type: ignore[arg-type]
+        disk = _FullDisk(tmp_path / f"{then}.csv", "w")
+        hashed = _Hashed(disk)
         hashed.write(b'"Id","Name"\r\n')
         hashed.write(block)
         hashed.write(block)  # fails in the thread
@@ -147,3 +146,5 @@ def test_what_the_writer_thread_raises_is_raised_by_the_next_write_or_flush() ->
                 hashed.flush()
             hashed.finish()
         hashed.finish()  # raised once; the thread has ended
+        disk.close()
+        assert (tmp_path / f"{then}.csv").read_bytes() == b'"Id","Name"\r\n' + block  # what came before it
