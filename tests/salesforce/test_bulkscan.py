@@ -119,7 +119,7 @@ def test_the_accelerator_is_built_and_used(monkeypatch: pytest.MonkeyPatch, tmp_
     assert (tmp_path / "o.csv").read_bytes() == page.replace(b"000Z", b"000+0000")
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(case=blocks(), as_view=st.booleans())
 @example(case=(["id", "string"], b'"1","\xc3A\xa9"\r\n'), as_view=False)
 @example(case=(["id", "string"], b'"1","at T12:00:00.000Z"\r\n'), as_view=False)
@@ -142,6 +142,15 @@ def test_the_c_pass_gives_what_the_regular_expressions_give(case: tuple[list[str
     block: bytes | memoryview = memoryview(b"#" + data)[1:] if as_view else data
     assert bulkrows._bulkscan is not None
     assert _outcome(block_pass, block, layout) == _outcome(regex_pass, data, layout)
+
+
+@pytest.mark.slow
+@settings(max_examples=30_000, deadline=None)
+@given(case=blocks(), as_view=st.booleans())
+def test_the_c_pass_gives_what_the_regular_expressions_give_on_many_more_blocks(
+    case: tuple[list[str], bytes], as_view: bool
+) -> None:
+    test_the_c_pass_gives_what_the_regular_expressions_give.hypothesis.inner_test(case, as_view)  # type: ignore[attr-defined]
 
 
 def test_a_broken_kind_list_is_refused_with_what_is_wrong() -> None:
