@@ -6,7 +6,7 @@ So a page is already our CSV but for one thing: its datetimes (``2024-01-31T12:0
 the REST API's form (``2024-01-31T12:00:00.000+0000``, the same instant), which is what the REST
 path writes and what the org's records say.
 
-Pages are copied block by block (a few MB, cut where a record starts) without splitting them into
+Pages are copied block by block (about a megabyte, cut where a record starts) without splitting them into
 cells in Python, which would cost ten times what reading the bytes does. One regular expression,
 built per object from its column types, must match each block as a run of whole records: that
 counts the records and the deleted ones, and proves that every value ending like a Bulk datetime
@@ -45,7 +45,7 @@ try:  # the same pass in C (_bulkscan.c), built at install when a compiler is th
 except ImportError:  # pragma: no cover - an install without a compiler: the regular expressions do it
     _bulkscan = None  # type: ignore[assignment]
 
-BLOCK = 4 << 20  # bytes converted at once: big enough that per-block costs vanish, small for memory
+BLOCK = 1 << 20  # bytes converted at once: per-block costs vanish, and the block is still cached when written
 
 _STAMP_END = rb"T\d\d:\d\d:\d\d\.\d{3}Z"  # how a Bulk datetime ends (2024-01-31T12:00:00.000Z)
 # datetime cells: any value without quotes (one ending like that is rewritten, as rest_datetime
