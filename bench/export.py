@@ -296,6 +296,10 @@ def main() -> None:
         total = sum(p["records"] for p in info["plan"])
         methods = ", ".join(f"{p['object']} {p['records']:,} {p['method']}" for p in info["plan"])
         print(f"fake org: {len(info['plan'])} objects, {total:,} records ({methods}); 2 cores shared")
+        from plugin.salesforce import bulkrows
+
+        road = "C (_bulkscan)" if bulkrows._bulkscan is not None else "regular expressions (_bulkscan not built)"
+        print(f"ours' Bulk block pass: {road}")
         warm = warm_up(work, org, info)
         before = fake_state(session, info)["response_cache"]
         print(
@@ -307,7 +311,7 @@ def main() -> None:
         for way in args.only.split(","):
             out = work / way
             out.mkdir()
-            calls, cpu = fake_state(session, info)["api_calls"], cpu_seconds(server.pid)
+            calls, cpu, load = fake_state(session, info)["api_calls"], cpu_seconds(server.pid), os.getloadavg()[0]
             cmd = [sys.executable, __file__, "--child", way, "--info", str(work / "info.json"), "--out", str(out)]
             if args.profile and way == "ours":
                 cmd.append("--profile")
@@ -331,7 +335,7 @@ def main() -> None:
                 f"{result['records'] / result['seconds']:>8,.0f} records/s | API calls {result['api_calls']:>4} | "
                 f"peak RSS {result['rss_mb']:7.1f} MB | CPU: own {result['client_cpu']:6.1f} s, "
                 f"server {result['server_cpu']:6.1f} s | "
-                f"{result['bytes'] / 1e6:,.0f} MB written",
+                f"{result['bytes'] / 1e6:,.0f} MB written | load {load:.1f}",
                 flush=True,
             )
         after = fake_state(session, info)["response_cache"]

@@ -6,13 +6,17 @@ So a page is already our CSV but for one thing: its datetimes (``2024-01-31T12:0
 the REST API's form (``2024-01-31T12:00:00.000+0000``, the same instant), which is what the REST
 path writes and what the org's records say.
 
-Pages are copied block by block (a few MB, cut where a record starts) without splitting them into
+Pages are copied block by block (about a megabyte, cut where a record starts) without splitting them into
 cells in Python, which would cost ten times what reading the bytes does. One regular expression,
 built per object from its column types, must match each block as a run of whole records: that
 counts the records and the deleted ones, and proves that every value ending like a Bulk datetime
 (``T12:00:00.000Z``) is in a datetime column (text columns may not end so; the cells of ids,
 booleans, numbers and dates may hold no colon), so the one substitution of those endings
 rewrites datetimes and nothing else.
+The same pass runs in C when the optional extension ``_bulkscan`` was built at install
+(_bulkscan.c: one pass over the bytes for the grammar, the UTF-8 check and the rewrite, several
+times faster than the regular expressions: bench/README.md); tests/salesforce/test_bulkscan.py proves both roads
+give the same on any bytes.
 A block the expression does not match (another form, a text value ending like a datetime, a
 server that ignored the line-end request) goes through ``csv.reader``/``csv.writer`` instead,
 which gives the same bytes for a page that is well formed and a clear error for one that is not.
@@ -36,7 +40,12 @@ from typing import Any
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import SalesforceDataError
 
-BLOCK = 4 << 20  # bytes converted at once: big enough that per-block costs vanish, small for memory
+try:  # the same pass in C (_bulkscan.c), built at install when a compiler is there
+    from plugin.salesforce import _bulkscan
+except ImportError:  # pragma: no cover - an install without a compiler: the regular expressions do it
+    _bulkscan = None  # type: ignore[assignment]
+
+BLOCK = 1 << 20  # bytes converted at once: per-block costs vanish, and the block is still cached when written
 
 _STAMP_END = rb"T\d\d:\d\d:\d\d\.\d{3}Z"  # how a Bulk datetime ends (2024-01-31T12:00:00.000Z)
 # datetime cells: any value without quotes (one ending like that is rewritten, as rest_datetime
@@ -66,6 +75,7 @@ class BulkLayout:
     deleted_column: int | None
     header: bytes  # the header line as the Bulk API writes it (and our CSV starts)
     records: re.Pattern[bytes] | None  # a whole record, or one stray byte; None: the csv module's road
+    kinds: bytes  # the same grammar for _bulkscan.scan: one of I D C T per column (see _bulkscan.c)
 
     @classmethod
     def of(cls, object_name: str, columns: Sequence[str], types: Mapping[str, Any]) -> BulkLayout:
@@ -73,15 +83,16 @@ class BulkLayout:
         kinds = [str(types.get(c) or "") for c in columns]
         deleted = columns.index("IsDeleted") if "IsDeleted" in columns else None
         header = (",".join(f'"{c}"' for c in columns) + "\r\n").encode("utf-8")
-        records = None
+        records, codes = None, b""
         if columns and kinds[0] == "id":  # records start with an Id: blocks can be cut (see above)
             cells = [_PLAIN if k == "datetime" else _NO_COLON if k in _COLONLESS else _TEXT for k in kinds]
             cells[0] = rb'"[0-9A-Za-z]++"'
             counted = 0 if deleted is None else deleted  # its cell is captured: one value per record
             cells[counted] = b"(" + cells[counted] + b")"
             records = re.compile(b",".join(cells) + rb"\r\n|[\s\S]")
+            codes = b"I" + b"".join(b"D" if k == "datetime" else b"C" if k in _COLONLESS else b"T" for k in kinds[1:])
         stamps = tuple(i for i, kind in enumerate(kinds) if kind == "datetime")
-        return cls(object_name, tuple(columns), stamps, deleted, header, records)
+        return cls(object_name, tuple(columns), stamps, deleted, header, records, codes)
 
 
 def copy_page(
@@ -122,7 +133,7 @@ def copy_page(
             buffer = b"".join(pending)
             cut = _last_record_start(buffer, since=searched)
             if cut:
-                deleted += _copy_block(buffer[:cut], layout, sink)
+                deleted += _copy_block(memoryview(buffer)[:cut], layout, sink)
                 buffer = buffer[cut:]
                 if on_batch is not None:
                     on_batch(sink.rows - first)
@@ -147,20 +158,45 @@ def _last_record_start(buffer: bytes, *, since: int = 0) -> int:
             return at + 2
 
 
-def _copy_block(block: bytes, layout: BulkLayout, sink: CsvSink) -> int:
+def _copy_block(block: bytes | memoryview, layout: BulkLayout, sink: CsvSink) -> int:
     """Whole records into the sink; returns how many have IsDeleted true."""
-    assert layout.records is not None
-    found = layout.records.findall(block)
-    if b"" in found or not block.endswith(b"\r\n"):  # a stray byte: not records of the expected form
-        return _csv_module_block(block, layout, sink)
-    try:  # the whole block: its non-ASCII bytes alone could pass with ASCII cutting a sequence (b"\xc3A\xa9")
-        _check_utf8(block)
+    try:
+        done = block_pass(block, layout)
     except UnicodeDecodeError as e:
         raise _unreadable(layout, e) from e
+    if done is None:  # not records of the expected form
+        return _csv_module_block(bytes(block), layout, sink)
+    data, rows, deleted = done
+    sink.write_raw(data, rows)
+    return deleted
+
+
+def block_pass(block: bytes | memoryview, layout: BulkLayout) -> tuple[bytes, int, int] | None:
+    """``block`` checked as whole records of the layout's grammar and its datetimes rewritten:
+    (bytes for the CSV, records, deleted records), or None when it is not such records. One pass
+    in C when the accelerator is built, else the regular expressions; both give the same.
+
+    Raises:
+        UnicodeDecodeError: records of that form, but not UTF-8.
+    """
+    if _bulkscan is not None:
+        counted = -1 if layout.deleted_column is None else layout.deleted_column
+        return _bulkscan.scan(block, layout.kinds, counted)
+    return regex_pass(block, layout)
+
+
+def regex_pass(block: bytes | memoryview, layout: BulkLayout) -> tuple[bytes, int, int] | None:
+    """``block_pass`` by the regular expressions (the road without the accelerator)."""
+    assert layout.records is not None
+    data = bytes(block)
+    found = layout.records.findall(data)
+    if b"" in found or not data.endswith(b"\r\n"):  # a stray byte: not records of the expected form
+        return None
+    # the whole block: its non-ASCII bytes alone could pass with ASCII cutting a sequence (b"\xc3A\xa9")
+    _check_utf8(data)
     if layout.datetime_columns:
-        block = _DATETIME_END.sub(b'+0000"', block)
-    sink.write_raw(block, len(found))
-    return found.count(b'"true"') if layout.deleted_column is not None else 0
+        data = _DATETIME_END.sub(b'+0000"', data)
+    return data, len(found), found.count(b'"true"') if layout.deleted_column is not None else 0
 
 
 def _check_utf8(block: bytes) -> None:

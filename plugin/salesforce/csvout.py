@@ -18,6 +18,8 @@ import hashlib
 import io
 import json
 import os
+import queue
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -58,22 +60,90 @@ def render_cell(value: Any) -> str:
 
 
 class _Hashed(io.BufferedIOBase):
-    """The file's bytes on their way to disk, hashed as they pass: no second read of a big CSV."""
+    """The file's bytes on their way to disk, hashed as they pass: no second read of a big CSV.
+
+    Big writes (Bulk blocks) are hashed and written by a thread while the caller goes on with the
+    next block (both release the GIL: on two cores the copy runs about as fast as the reading);
+    at most ``DEPTH`` wait. Small ones, ``flush`` and ``finish`` first wait for it, so the bytes
+    keep their order and ``tell`` is true after a flush; what it raised is raised by the next call.
+    After each big write the thread asks the kernel to start writing the bytes before it to disk
+    and to drop them from the page cache once written (``POSIX_FADV_DONTNEED``): a backup is not
+    read back, so the CSVs do not push the machine's other cached files out, and the final fsync
+    finds little left to write (a 560 MB file: 0.01 s instead of 0.2 s).
+    """
+
+    BIG = 1 << 18
+    DEPTH = 2
 
     def __init__(self, raw: IO[bytes]) -> None:
         super().__init__()
         self.raw = raw
         self.digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.DEPTH)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._dropped = 0  # the file's bytes before this were handed to the kernel to write and drop
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        self.digest.update(data)
-        return self.raw.write(data)
+        if len(data) < self.BIG:
+            self._wait()
+            self._put(data)
+            return len(data)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sfbackup-csv-writer", daemon=True)
+            self._thread.start()
+        self._raise()
+        self._queue.put(data if type(data) is bytes else bytes(data))  # its bytes may not change meanwhile
+        return len(data)
 
     def flush(self) -> None:
+        self._wait()
         self.raw.flush()
+
+    def finish(self) -> None:
+        """Stop the thread once what it holds is written; raises what it raised."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+    def _put(self, data: Any) -> None:
+        self.digest.update(data)
+        self.raw.write(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                if self._error is None:
+                    start = self.raw.tell()
+                    self._put(data)
+                    self._drop_cached(start)
+            except BaseException as e:  # raised by the caller's next write or flush
+                self._error = e
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _drop_cached(self, upto: int) -> None:
+        """Start writing the file's bytes before ``upto`` (all but the block just written) to disk
+        and let the page cache drop them; a hint only: the data and the hash are the same without."""
+        if upto > self._dropped and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self.raw.fileno(), self._dropped, upto - self._dropped, os.POSIX_FADV_DONTNEED)
+        self._dropped = upto  # (after a rewind: from there)
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 class _EvenPieces(io.BufferedIOBase):
@@ -128,21 +198,26 @@ class CsvSink:
         self._text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=False)
         self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
         self._writer.writerow(self.columns)
+        self._text_pending = True  # text the wrapper may hold: write_raw flushes it first
 
     def write(self, record: Mapping[str, Any]) -> None:
         # plain text and nulls, most cells, without a call each; render_cell gives the same for them
         cells = map(record.get, self.columns)
         self._writer.writerow([v if v.__class__ is str else "" if v is None else render_cell(v) for v in cells])
         self.rows += 1
+        self._text_pending = True
 
     def write_cells(self, rows: Sequence[Sequence[str]]) -> None:
         """Rows already rendered as cell text (Bulk API pages), in column order."""
         self._writer.writerows(rows)
         self.rows += len(rows)
+        self._text_pending = True
 
     def write_raw(self, data: bytes, rows: int) -> None:
         """``rows`` whole records already in this CSV's form (UTF-8, quoted, CRLF), in column order."""
-        self._text.flush()
+        if self._text_pending:  # (a flush also waits for the writer thread: only when text came between)
+            self._text.flush()
+            self._text_pending = False
         self._text.buffer.write(data)
         self.rows += rows
 
@@ -176,12 +251,15 @@ class CsvSink:
             assert self._even is not None
             self._even.finish()
             self._gz.close()
+        self._hashed.finish()
         self._raw.flush()
         os.fsync(self._raw.fileno())
         self._raw.close()
         return self._hashed.digest.hexdigest() if self._hash_valid else sha256_file(self.path)
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):  # the file is dropped: what its writes raised no longer matters
+            self._hashed.finish()
         with contextlib.suppress(ValueError):
             self._text.detach()
         if self._gz is not None:

@@ -77,4 +77,5 @@ def test_export_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     out = _run(["bench/export.py", "--scale", "0.001", "--cache", str(tmp_path / "pages")], tmp_path)
     for verdict in ("ours / naive", "ours / raw", "ours peak RSS", "ours API calls", "pages from the cache"):
         assert verdict in out, out[-2000:]
+    assert "ours' Bulk block pass: C (_bulkscan)" in out, out[-2000:]  # the figures are of the C road
     assert ", 0 rendered" in out or ", 1 rendered" in out, out[-2000:]  # the timed runs read the warmed cache

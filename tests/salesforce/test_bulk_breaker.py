@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plugin.salesforce.errors import SalesforceDataError
-from tests.salesforce.test_bulk_exactness import _copy
+from tests.salesforce.test_bulk_exactness import ROADS, _copy
 
 COLUMNS, TYPES = ["Id", "A", "B"], {"Id": "id", "A": "string", "B": "string"}
 
@@ -21,13 +21,16 @@ COLUMNS, TYPES = ["Id", "A", "B"], {"Id": "id", "A": "string", "B": "string"}
         b'"1","\xe6\x97",""\r\n"2","\xa5",""\r\n',  # ... and across two records
     ],
 )
-def test_a_multibyte_sequence_broken_by_ascii_is_not_utf8_on_either_road(body: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize("road", ROADS)
+def test_a_multibyte_sequence_broken_by_ascii_is_not_utf8_on_either_road(
+    road: str, body: bytes, tmp_path: Path
+) -> None:
     page = b'"Id","A","B"\r\n' + body
     with pytest.raises(UnicodeDecodeError):
         page.decode("utf-8")  # what the csv module's road reads: not UTF-8
     for block in (1, 5, 1 << 22):
         with pytest.raises(SalesforceDataError, match="UTF-8"):
-            _copy(page, COLUMNS, TYPES, tmp_path / "o.csv", block=block)
+            _copy(page, COLUMNS, TYPES, tmp_path / "o.csv", block=block, road=road)
 
 
 def test_a_gzip_csv_is_the_same_file_whether_its_rows_came_as_cells_or_as_copied_bytes(tmp_path: Path) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from plugin.fakeorg import FakeOrgServer, start_fake_org
+from plugin.salesforce import bulkrows
 from plugin.salesforce.bulkrows import BLOCK, BulkLayout, copy_page, rest_datetime
 from plugin.salesforce.csvout import CsvSink
 from tests.fakeorg.genorg import generated_org
@@ -122,14 +125,33 @@ def _bulk_cell(value: Any) -> str:
     return str(value)
 
 
+# The block pass has two roads: the C accelerator (_bulkscan.c, built at install) and the regular
+# expressions it replaces (an install without a compiler); every copy test runs on both.
+ROADS = ["c", "regex"]
+
+
+def on_road(road: str) -> contextlib.AbstractContextManager[Any]:
+    """Within it, ``copy_page`` takes that road for whole records."""
+    assert road in ROADS
+    return contextlib.nullcontext() if road == "c" else mock.patch.object(bulkrows, "_bulkscan", None)
+
+
 def _copy(
-    page: bytes, columns: list[str], types: dict[str, str], out: Path, *, piece: int = 1 << 20, block: int = BLOCK
+    page: bytes,
+    columns: list[str],
+    types: dict[str, str],
+    out: Path,
+    *,
+    piece: int = 1 << 20,
+    block: int = BLOCK,
+    road: str = "c",
 ) -> tuple[tuple[int, int], bytes]:
     """``copy_page`` of ``page`` arriving in pieces of ``piece`` bytes: (rows, deleted) and the CSV."""
     sink = CsvSink(out, columns)
     pieces = (page[i : i + piece] for i in range(0, len(page), piece))
     try:
-        got = copy_page(pieces, BulkLayout.of("X", columns, types), sink, block=block)
+        with on_road(road):
+            got = copy_page(pieces, BulkLayout.of("X", columns, types), sink, block=block)
     except BaseException:
         sink.abort()
         raise
@@ -137,10 +159,11 @@ def _copy(
     return got, out.read_bytes()
 
 
+@pytest.mark.parametrize("road", ROADS)
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(VALUE, VALUE, STAMP), max_size=8))
 def test_a_bulk_page_converts_to_the_bytes_the_rest_path_writes(
-    rows: list[tuple[Any, Any, str]], tmp_path_factory: Any
+    road: str, rows: list[tuple[Any, Any, str]], tmp_path_factory: Any
 ) -> None:
     tmp = tmp_path_factory.mktemp("conv")
     columns = ["Id", "A", "B", "Stamp"]
@@ -155,7 +178,7 @@ def test_a_bulk_page_converts_to_the_bytes_the_rest_path_writes(
     for r in records:
         writer.writerow([r["Id"], _bulk_cell(r["A"]), _bulk_cell(r["B"]), r["Stamp"][:-5] + "Z"])
     types = {"Id": "id", "A": "string", "B": "textarea", "Stamp": "datetime"}
-    got, data = _copy(page.getvalue().encode("utf-8"), columns, types, tmp / "bulk.csv", piece=7, block=64)
+    got, data = _copy(page.getvalue().encode("utf-8"), columns, types, tmp / "bulk.csv", piece=7, block=64, road=road)
     assert got == (len(records), 0)
     assert data == (tmp / "rest.csv").read_bytes()
 
@@ -225,6 +248,7 @@ def _cell(kind: str, hostile: bool) -> st.SearchStrategy[str]:
     return st.one_of(*[typed] * 7, CELL) if hostile else typed
 
 
+@pytest.mark.parametrize("road", ROADS)
 @settings(max_examples=300, deadline=None)
 @given(
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(lambda k: ["id", *k[1:]]),
@@ -236,6 +260,7 @@ def _cell(kind: str, hostile: bool) -> st.SearchStrategy[str]:
     block=st.integers(1, 200),
 )
 def test_the_block_copy_writes_what_the_csv_module_writes(
+    road: str,
     kinds: list[str],
     data: st.DataObject,
     hostile: bool,
@@ -260,16 +285,16 @@ def test_the_block_copy_writes_what_the_csv_module_writes(
     expected, expected_deleted = _reference(page.getvalue(), columns, stamps, deleted_column)
     types = dict(zip(columns, kinds, strict=True))
     tmp = tmp_path_factory.mktemp("road")
-    got, out = _copy(page.getvalue().encode("utf-8"), columns, types, tmp / "out.csv", piece=piece, block=block)
+    data = page.getvalue().encode("utf-8")
+    got, out = _copy(data, columns, types, tmp / "out.csv", piece=piece, block=block, road=road)
     assert got == (len(rows), expected_deleted)
     assert out == expected.encode("utf-8")
 
 
+@pytest.mark.parametrize("road", ROADS)
 def test_whole_records_are_copied_as_they_come_and_odd_ones_through_the_csv_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    road: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plugin.salesforce import bulkrows
-
     columns, types = ["Id", "A", "Stamp"], {"Id": "id", "A": "string", "Stamp": "datetime"}
     fast = (
         '"Id","A","Stamp"\r\n'
@@ -286,32 +311,35 @@ def test_whole_records_are_copied_as_they_come_and_odd_ones_through_the_csv_modu
     )
     with monkeypatch.context() as patched:  # quotes, commas and line breaks inside values: no csv module needed
         patched.setattr(bulkrows, "_csv_module_rows", None)
-        assert _copy(fast.encode(), columns, types, tmp_path / "fast.csv") == ((5, 0), expected)
+        assert _copy(fast.encode(), columns, types, tmp_path / "fast.csv", road=road) == ((5, 0), expected)
     # a text value that ends like a datetime is no datetime: that block takes the csv module's road
     odd = fast.replace('"plain"', '"at T12:00:00.000Z"')
-    got, data = _copy(odd.encode(), columns, types, tmp_path / "odd.csv")
+    got, data = _copy(odd.encode(), columns, types, tmp_path / "odd.csv", road=road)
     assert got == (5, 0) and data == expected.replace(b'"plain"', b'"at T12:00:00.000Z"')
     # a page in another form (LF line ends, values unquoted) gives the same CSV
     lf = fast.replace("\r\n", "\n").replace('"1","plain"', "1,plain")
-    got, data = _copy(lf.encode(), columns, types, tmp_path / "lf.csv")
+    got, data = _copy(lf.encode(), columns, types, tmp_path / "lf.csv", road=road)
     assert got == (5, 0) and data == expected.replace(b"two\r\nlines", b"two\nlines")
 
 
-def test_a_row_of_the_wrong_width_is_refused_on_either_road(tmp_path: Path) -> None:
+@pytest.mark.parametrize("road", ROADS)
+def test_a_row_of_the_wrong_width_is_refused_on_either_road(road: str, tmp_path: Path) -> None:
     from plugin.salesforce.errors import SalesforceDataError
 
     for line in ('"1","x","y"\r\n', '"1"\r\n', "1,x,y\r\n", '"1","x,",""\r\n', '"1","x","y"\n'):
         with pytest.raises(SalesforceDataError, match=r"has [13] values for 2 columns"):
-            _copy(('"Id","A"\r\n' + line).encode(), ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv")
+            page = ('"Id","A"\r\n' + line).encode()
+            _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv", road=road)
 
 
-def test_a_page_that_is_not_utf8_is_refused_on_either_road(tmp_path: Path) -> None:
+@pytest.mark.parametrize("road", ROADS)
+def test_a_page_that_is_not_utf8_is_refused_on_either_road(road: str, tmp_path: Path) -> None:
     from plugin.salesforce.errors import SalesforceDataError
 
     for end in (b"\r\n", b"\n"):
         page = b'"Id","A"' + end + b'"1","caf\xe9"' + end
         with pytest.raises(SalesforceDataError, match="UTF-8"):
-            _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv")
+            _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "o.csv", road=road)
 
 
 def test_a_record_longer_than_a_block_waits_for_its_end(tmp_path: Path) -> None:
@@ -332,27 +360,28 @@ def test_a_record_longer_than_a_block_waits_for_its_end(tmp_path: Path) -> None:
         '"1","open\r\n""line","x"\r\n"2","b","""q"""\r\n',
     ],
 )
-def test_records_over_several_lines_copy_as_the_csv_module_reads_them(body: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("road", ROADS)
+def test_records_over_several_lines_copy_as_the_csv_module_reads_them(road: str, body: str, tmp_path: Path) -> None:
     columns = ["Id", "A", "B"]
     page = '"Id","A","B"\r\n' + body
     expected, _ = _reference(page, columns, [], None)
     types = {"Id": "id", "A": "string", "B": "string"}
     for block in (1, 20, BLOCK):
-        got, data = _copy(page.encode(), columns, types, tmp_path / "out.csv", piece=3, block=block)
+        got, data = _copy(page.encode(), columns, types, tmp_path / "out.csv", piece=3, block=block, road=road)
         assert got[0] == len(list(csv.reader(io.StringIO(page, newline="")))) - 1
         assert data == expected.encode("utf-8")
 
 
-def test_utf8_is_checked_across_the_pieces_of_a_big_block(tmp_path: Path) -> None:
-    from plugin.salesforce import bulkrows
+@pytest.mark.parametrize("road", ROADS)
+def test_utf8_is_checked_across_the_pieces_of_a_big_block(road: str, tmp_path: Path) -> None:
     from plugin.salesforce.errors import SalesforceDataError
 
     rows = [f'"{i}","caf\u00e9 \U0001f680 {"x" * (i % 50)}"\r\n' for i in range(60_000)]
     page = ('"Id","A"\r\n' + "".join(rows)).encode("utf-8")
     assert len(page) > 2 * bulkrows._UTF8_PIECE  # several pieces in one block
-    got, data = _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "ok.csv")
+    got, data = _copy(page, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "ok.csv", road=road)
     assert got == (60_000, 0) and data == page
     cut = page.index(b"\xf0\x9f\x9a\x80", 3 * bulkrows._UTF8_PIECE // 2)  # past the first piece
     broken = page[:cut] + b"\xf0\x9fA\x9a\x80" + page[cut + 4 :]
     with pytest.raises(SalesforceDataError, match="UTF-8"):
-        _copy(broken, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "bad.csv")
+        _copy(broken, ["Id", "A"], {"Id": "id", "A": "string"}, tmp_path / "bad.csv", road=road)

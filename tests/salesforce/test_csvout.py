@@ -3,9 +3,12 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,3 +87,64 @@ def test_the_sha256_is_of_the_bytes_on_disk_also_after_a_rewind(tmp_path: Path) 
         data = sink.path.read_bytes()
         assert digest == hashlib.sha256(data).hexdigest()
         assert data.endswith(b'"2","again"\r\n' if cut else b'"2","kept too"\r\n')
+
+
+def _records(first: int, count: int) -> bytes:
+    return b"".join(b'"%d","%s"\r\n' % (i, b"x" * (i % 300)) for i in range(first, first + count))
+
+
+def test_big_blocks_written_by_the_thread_keep_their_order_among_small_writes(tmp_path: Path) -> None:
+    """Bulk blocks (>= _Hashed.BIG) are hashed and written by a thread; rows written as cells,
+    small blocks, a mark and a rewind between them still land in order, and the hash is the file's."""
+    from plugin.salesforce.csvout import _Hashed
+
+    big = [_records(n * 10_000, 10_000) for n in range(5)]
+    assert all(len(b) >= _Hashed.BIG for b in big)
+    sink = CsvSink(tmp_path / "X.csv", ["Id", "Name"])
+    sink.write_raw(big[0], 10_000)
+    sink.write({"Id": "a", "Name": "cell"})  # text after a block the thread may still hold
+    sink.write_raw(big[1], 10_000)
+    sink.write_raw(b'"b","small"\r\n', 1)
+    mark = sink.mark()
+    assert mark == (len(b'"Id","Name"\r\n') + len(big[0]) + len(b'"a","cell"\r\n') + len(big[1]) + 13, 20_002)
+    sink.write_raw(big[2], 10_000)
+    sink.write_raw(big[3], 10_000)
+    sink.rewind(mark)  # a page fetched again: the thread's blocks since the mark are cut
+    sink.write_raw(big[4], 10_000)
+    digest = sink.close()
+    expected = b'"Id","Name"\r\n' + big[0] + b'"a","cell"\r\n' + big[1] + b'"b","small"\r\n' + big[4]
+    assert sink.path.read_bytes() == expected
+    assert digest == hashlib.sha256(expected).hexdigest() and sink.rows == 30_002
+
+
+class _FullDisk(io.FileIO):
+    """A file whose second big write fails as a full disk does."""
+
+    writes = 0
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        if self.writes == 3:  # the header, the first block, then this
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_what_the_writer_thread_raises_is_raised_by_the_next_write_or_flush(tmp_path: Path) -> None:
+    from plugin.salesforce.csvout import _Hashed
+
+    block = _records(0, 10_000)
+    for then in ("write", "flush", "finish"):
+        disk = _FullDisk(tmp_path / f"{then}.csv", "w")
+        hashed = _Hashed(disk)
+        hashed.write(b'"Id","Name"\r\n')
+        hashed.write(block)
+        hashed.write(block)  # fails in the thread
+        with pytest.raises(OSError, match="No space left"):
+            if then == "write":
+                hashed.write(b"more")
+            elif then == "flush":
+                hashed.flush()
+            hashed.finish()
+        hashed.finish()  # raised once; the thread has ended
+        disk.close()
+        assert (tmp_path / f"{then}.csv").read_bytes() == b'"Id","Name"\r\n' + block  # what came before it
