@@ -258,6 +258,7 @@ class _DuplicateIdError(Exception):
 # into 64 + 32 + 4 cost 1.5k instructions an event more). So each batch size up to this has its
 # own statement, made on first use and then cached (here and by sqlite3); a larger batch is cut.
 _MAX_ROWS = 128
+_HEAD_PARAMS, _ROW_PARAMS = 7, 9  # the most a statement binds once (shared values) and per row (causes)
 
 
 _COLUMNS_WRITTEN = (
@@ -356,8 +357,10 @@ def _append(
     # and the stream id is checked here; the event id, type and schema version are checked per event.
     plain_stream = type(stream_id) is str
     statements: list[tuple[str, list[Any]]] = []
-    for done in range(0, len(events), _MAX_ROWS):
-        chunk = events[done : done + _MAX_ROWS]
+    # SQLite before 3.32 (still some distributions' library) binds at most 999 parameters a statement
+    rows = min(_MAX_ROWS, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - _HEAD_PARAMS) // _ROW_PARAMS)
+    for done in range(0, len(events), rows):
+        chunk = events[done : done + rows]
         params: list[Any] = [stream_id, recorded_at, current + 1 + done, prev_hash]
         if shared is not None:
             params += shared

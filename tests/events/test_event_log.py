@@ -306,3 +306,18 @@ def test_a_batch_is_stored_as_given_whether_or_not_its_events_share_type_and_met
     ]
     assert [e.stream_version for e in stored] == list(range(2, size + 2))
     assert log.verify().ok and log.verify().checked == size + 1
+
+
+def test_a_big_batch_fits_an_sqlite_that_binds_at_most_999_parameters(log: EventLog) -> None:
+    """SQLite before 3.32 (the default limit of some distributions' library) refuses a statement of
+    more than 999 parameters: a batch is cut to fit the connection's limit, and stays one batch.
+    The widest rows: types that differ (nothing shared) and correlation ids (nine values a row)."""
+    conn = log._require_conn()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    events = [
+        NewEvent("job.progress" if i % 2 else "job.requested", {"percent": i}, correlation_id=f"req-{i}")
+        for i in range(300)
+    ]
+    assert log.append("job-y", events, expected_version=0) == list(range(1, 301))
+    assert [e.event_id for e in log.read_stream("job-y")] == [e.event_id for e in events]
+    assert log.verify().ok
