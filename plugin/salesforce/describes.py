@@ -52,6 +52,11 @@ class PlannedDescribes:
             raise found
         return found
 
+    def peek(self, name: str) -> RawBody | None:
+        """``name``'s describe when it is here already (fetched with an earlier one), else None: no call."""
+        found = self._ready.get(name)
+        return found if isinstance(found, RawBody) else None
+
     def _fetch(self, name: str) -> None:
         start = self._position.get(name, len(self._order))
         later = (n for n in self._order[start + 1 :] if n not in self._asked and self._wanted(n))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.config import ExportSettings
+from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient, OrgIdentity
 from plugin.salesforce.compression import compression_section
 from plugin.salesforce.csvout import CsvSink
@@ -168,6 +169,8 @@ class Exporter:
         self.started_at = ""  # when run() began: the end of the incremental window
         self._clock = clock
         self._last_report: float | None = None
+        self._order: list[str] = []
+        self.ahead = BulkAhead(client, self._upcoming)
 
     # -- progress -------------------------------------------------------------------------------
     def _percent(self, done: int, total: int, files_done: int = 0, files_total: int = 0) -> int:
@@ -233,41 +236,11 @@ class Exporter:
         for skip in selection.skipped:
             entries[skip.object] = {"status": "skipped", "reason": skip.reason, "records": 0}
         tasks: list[FileTask] = []
-        for done, name in enumerate(selection.objects):
-            self._report(
-                Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)),
-                force=True,
-            )
-            object_tasks: list[FileTask] = []
-            if name in LINKED_OBJECTS:
-                entry = self._export_linked(name, done, total)
-            else:
-                entry, object_tasks = self._export_object(name, done, total)
-                if record_conditions(name, content_versions=self.options.content_versions):
-                    entry["content_versions"] = "latest: rows with IsLatest = true only"
-            entries[name] = entry
-            tasks.extend(object_tasks)
-            self._report(
-                Progress(
-                    "exporting",
-                    done + 1,
-                    total,
-                    None,
-                    self.records,
-                    0,
-                    0,
-                    self._percent(done + 1, total, 0, len(tasks)),
-                    object_finished={
-                        "object": name,
-                        "records": entry["records"],
-                        "sha256": entry.get("sha256"),
-                        "status": entry["status"],
-                        "reason": entry.get("reason") or entry.get("warning"),
-                        "method": entry.get("method"),
-                    },
-                ),
-                force=True,
-            )
+        self._order = list(selection.objects)
+        try:
+            self._export_objects(entries, tasks)
+        finally:
+            self.ahead.discard()  # a stop (cancel, limits, session) left a job created ahead: abort it
         refused = [n for n in selection.objects if entries[n]["status"] == "skipped"]
         failed = [n for n in selection.objects if entries[n]["status"] == "failed"]
         objects_calls = self.client.api_calls - setup_calls - self.describes.calls
@@ -409,6 +382,60 @@ class Exporter:
             manifest=manifest,
         )
 
+    def _export_objects(self, entries: dict[str, dict[str, Any]], tasks: list[FileTask]) -> None:
+        """Every planned object in turn, into ``entries``; their file-body tasks into ``tasks``."""
+        total = len(self._order)
+        for done, name in enumerate(self._order):
+            self._report(
+                Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)),
+                force=True,
+            )
+            object_tasks: list[FileTask] = []
+            if name in LINKED_OBJECTS:
+                entry = self._export_linked(name, done, total)
+            else:
+                entry, object_tasks = self._export_object(name, done, total)
+                if record_conditions(name, content_versions=self.options.content_versions):
+                    entry["content_versions"] = "latest: rows with IsLatest = true only"
+            entries[name] = entry
+            tasks.extend(object_tasks)
+            self._report(
+                Progress(
+                    "exporting",
+                    done + 1,
+                    total,
+                    None,
+                    self.records,
+                    0,
+                    0,
+                    self._percent(done + 1, total, 0, len(tasks)),
+                    object_finished={
+                        "object": name,
+                        "records": entry["records"],
+                        "sha256": entry.get("sha256"),
+                        "status": entry["status"],
+                        "reason": entry.get("reason") or entry.get("warning"),
+                        "method": entry.get("method"),
+                    },
+                ),
+                force=True,
+            )
+
+    def _upcoming(self, name: str) -> tuple[str, str] | None:
+        """The object after ``name`` and its Bulk query, when a job may be created for it ahead:
+        it goes through Bulk, its describe is here already, a resume does not reuse it."""
+        position = self._order.index(name) + 1 if name in self._order else len(self._order)
+        if position >= len(self._order):
+            return None
+        following = self._order[position]
+        if following in LINKED_OBJECTS or self._reusable_entry(following) is not None:
+            return None
+        describe = self.describes.peek(following)
+        if describe is None:
+            return None
+        soql = self._object_exporter(following, 0, 0).bulk_query(describe.data)
+        return None if soql is None else (following, soql)
+
     def _reusable_entry(self, name: str) -> dict[str, Any] | None:
         """(Resumes only.) The entry of an object an earlier attempt finished, when it may be reused."""
         if name not in self._reusable:
@@ -418,28 +445,37 @@ class Exporter:
 
     def _export_object(self, name: str, done: int, total: int) -> tuple[dict[str, Any], list[FileTask]]:
         reused = self._reusable_entry(name)
-        since = self.options.since  # set only when a window applies (window.py)
+        before = self.records
+        exporter = self._object_exporter(name, done, total)
+        entry = reused if reused is not None else exporter.export()
+        if reused is not None:
+            self._reused_objects.add(name)
+        return self._finished_object(name, exporter, entry, before)
+
+    def _object_exporter(self, name: str, done: int, total: int) -> ObjectExporter:
         before = self.records
 
         def on_rows(rows: int) -> None:
             self.records = before + rows
             self._report(Progress("exporting", done, total, name, self.records, 0, 0, self._percent(done, total)))
 
-        exporter = ObjectExporter(
+        return ObjectExporter(
             self.client,
             name,
             self.partial_dir,
             settings=self.settings,
             record_count=(self.counts or {}).get(name),
             compress=self.options.compression,
-            since=since,
+            since=self.options.since,  # set only when a window applies (window.py)
             on_rows=on_rows,
             describes=self.describes,
             conditions=record_conditions(name, content_versions=self.options.content_versions),
+            ahead=self.ahead,
         )
-        entry = reused if reused is not None else exporter.export()
-        if reused is not None:
-            self._reused_objects.add(name)
+
+    def _finished_object(
+        self, name: str, exporter: ObjectExporter, entry: dict[str, Any], before: int
+    ) -> tuple[dict[str, Any], list[FileTask]]:
         self.records = before + int(entry["records"])
         if entry["status"] != "exported":
             return entry, []

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import (
@@ -115,6 +116,7 @@ class ObjectRecords:
     on_rows: Callable[[int], None]
     compress: bool = False
     where: str | None = None  # an incremental window (plan.window_filter)
+    ahead: BulkAhead | None = None  # jobs created ahead (bulkahead.py)
 
     @property
     def name(self) -> str:
@@ -189,6 +191,7 @@ class ObjectRecords:
                 poll_timeout=self.poll_timeout,
                 on_rows=self.on_rows,
                 where=self.where,
+                ahead=self.ahead,
             ).export()
         except BaseException:
             sink.abort()
@@ -207,6 +210,8 @@ class ObjectRecords:
         )
 
     def _rest(self, fallbacks: list[str], *, ranges: bool) -> RecordsOutcome:
+        if self.ahead is not None:  # while these pages come, the next object's Bulk job may run
+            self.ahead.prepare_after(self.name)
         sink = self._sink()
         try:
             rest = RestRecords(self.client, self.name, self.plan.columns, sink, on_rows=self.on_rows, where=self.where)

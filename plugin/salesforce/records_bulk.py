@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.bulkapi import BulkQueryApi
 from plugin.salesforce.bulkrows import BulkLayout, copy_page
 from plugin.salesforce.client import CHUNK, OrgClient
@@ -61,9 +62,11 @@ class BulkRecords:
         poll_timeout: float,
         on_rows: Callable[[int], None],
         where: str | None = None,
+        ahead: BulkAhead | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.ahead = ahead  # the job created ahead for this object, and the next object's (bulkahead.py)
         self.api = BulkQueryApi(client, object_name)
         self.client = client
         self.object = object_name
@@ -87,16 +90,13 @@ class BulkRecords:
             SalesforceLimitError, SalesforceAuthError, SalesforceNetworkError: stop the whole job.
         """
         soql = soql_for(self.object, self.columns, where=self.where)
-        try:
-            job = self.api.create(soql)
-        except SalesforceLimitError:
-            raise
-        except SalesforceApiError as e:
-            raise BulkUnusableError(f"Bulk API refused the query: {e}", code=e.code, object_name=self.object) from e
+        job, created_at = self._job(soql)
+        if self.ahead is not None:  # this object's job is on its way: the next one's may start
+            self.ahead.prepare_after(self.object)
         job_id = str(job.get("id") or "")
         if not job_id:
             raise BulkUnusableError("Bulk API created a job without an id.", object_name=self.object)
-        info, polls = self._wait(job_id)
+        info, polls = self._wait(job_id, created_at)
         try:
             announced = int(info.get("numberRecordsProcessed") or 0)
         except (TypeError, ValueError):
@@ -133,6 +133,26 @@ class BulkRecords:
             )
         return BulkResult(rows, deleted, announced, job_id, pages, polls)
 
+    def _job(self, soql: str) -> tuple[Mapping[str, Any], float]:
+        """This object's job (the one created ahead for it, if any) and when it was created."""
+        taken = self.ahead.take(self.object, soql) if self.ahead is not None else None
+        if taken is not None:
+            job, error, created_at = taken.job, taken.error, taken.created_at
+        else:
+            created_at = self.clock()
+            try:
+                job, error = self.api.create(soql), None
+            except SalesforceError as e:
+                job, error = None, e
+        if isinstance(error, SalesforceApiError) and not isinstance(error, SalesforceLimitError):
+            raise BulkUnusableError(
+                f"Bulk API refused the query: {error}", code=error.code, object_name=self.object
+            ) from error
+        if error is not None:
+            raise error  # limits, the session, the network: they stop the whole job
+        assert job is not None
+        return job, created_at
+
     def _page(self, job_id: str, locator: str | None, before: int) -> tuple[int, str | None, int, int]:
         """One results page into the CSV: (rows announced, next locator, rows written, deleted)."""
         if not self.sink.rewindable:
@@ -155,11 +175,16 @@ class BulkRecords:
             self.sink.rewind(mark)
             raise
 
-    def _wait(self, job_id: str) -> tuple[dict[str, Any], int]:
+    def _wait(self, job_id: str, created_at: float) -> tuple[dict[str, Any], int]:
+        """Poll until the job ends. The first poll is due ``_POLL_SCHEDULE[0]`` after the job's
+        creation: a job created ahead, long ago, is polled at once."""
         deadline = self.clock() + self.poll_timeout
         polls = 0
         while True:
-            self.sleep(_POLL_SCHEDULE[min(polls, len(_POLL_SCHEDULE) - 1)])
+            if polls:
+                self.sleep(_POLL_SCHEDULE[min(polls, len(_POLL_SCHEDULE) - 1)])
+            elif (first := created_at + _POLL_SCHEDULE[0] - self.clock()) > 0:
+                self.sleep(first)
             try:
                 info = self.api.poll(job_id)
             except SalesforceLimitError:

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 import structlog
 
 from plugin.config import ExportSettings
-from plugin.salesforce.client import OrgClient
+from plugin.salesforce.bulkahead import BulkAhead
+from plugin.salesforce.client import OrgClient, RawBody
 from plugin.salesforce.describes import PlannedDescribes
 from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
 from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, stops_job
+from plugin.salesforce.records_rest import soql_for
 from plugin.salesforce.resume import records_from_csv, save_entry
 from plugin.salesforce.sizing import bulk_refusal, choose_method
 
@@ -66,7 +68,9 @@ class ObjectExporter:
         on_rows: Callable[[int], None],
         describes: PlannedDescribes,
         conditions: Sequence[str] = (),
+        ahead: BulkAhead | None = None,
     ) -> None:
+        self.ahead = ahead
         self.client = client
         self.describes = describes
         self.name = name
@@ -102,6 +106,30 @@ class ObjectExporter:
         """
         body = self.describes.take(self.name)
         calls = self.client.api_calls
+        lent = self.ahead.spent if self.ahead is not None else 0
+        try:
+            return self._export(body, lambda: self._own_calls(calls, lent))
+        finally:
+            if self.ahead is not None:  # a job created ahead for this object that it did not use
+                self.ahead.discard(self.name)
+
+    def _own_calls(self, calls: int, lent: int) -> int:
+        """This object's API calls: those made ahead for the next object left out, its own made
+        ahead (by the previous object) put in."""
+        if self.ahead is None:
+            return self.client.api_calls - calls
+        self.ahead.discard(self.name)  # unused by now: aborted, on this object's count
+        lent = self.ahead.spent - lent
+        return self.client.api_calls - calls - lent + self.ahead.handed.pop(self.name, 0)
+
+    def bulk_query(self, describe: Mapping[str, Any]) -> str | None:
+        """The SOQL of this object's Bulk job when, with this describe, it goes through Bulk; else None."""
+        plan = plan_fields(describe)
+        refused = bulk_refusal(plan, describe)
+        method = choose_method(self.record_count, threshold=self.settings.bulk_threshold, bulk_refused=refused)
+        return soql_for(self.name, plan.columns, where=self._where(plan)) if method == "bulk" else None
+
+    def _export(self, body: RawBody, own_calls: Callable[[], int]) -> dict[str, Any]:
         _write_bytes(self.describe_path, body.raw)
         self._describe = body.data
         plan = self.plan
@@ -119,13 +147,14 @@ class ObjectExporter:
             self.on_rows,
             compress=self.compress,
             where=self._where(plan),
+            ahead=self.ahead,
         )
         try:
             outcome = records.export()
         except ObjectRefusedError as e:
             self._discard(path)
             log.info("skipped: Salesforce refuses the object", object=self.name, reason=e.reason)
-            return {"status": "skipped", "reason": e.reason, "records": 0, "api_calls": self.client.api_calls - calls}
+            return {"status": "skipped", "reason": e.reason, "records": 0, "api_calls": own_calls()}
         except SalesforceError as e:
             if stops_job(e):
                 raise
@@ -135,9 +164,9 @@ class ObjectExporter:
                 "status": "failed",
                 "records": 0,
                 "error": {"code": e.code, "message": str(e)},
-                "api_calls": self.client.api_calls - calls,
+                "api_calls": own_calls(),
             }
-        entry = self._entry(plan, outcome, self.client.api_calls - calls)
+        entry = self._entry(plan, outcome, own_calls())
         save_entry(self.partial_dir, self.name, entry)
         return entry
 
