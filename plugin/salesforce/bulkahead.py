@@ -10,6 +10,9 @@ What it costs and who pays: the creation is k+1's API call (``handed``: its mani
 it; k's does not, ``spent`` says how much to leave out). A job that is never used (a stop, a cancel,
 k+1 taking another way) is aborted. A refused creation (the query is not for Bulk, a limit, the
 session) is kept and raised at k+1's turn, exactly where creating the job then would have raised it.
+
+Near the API reserve (``AHEAD_MARGIN`` calls or fewer above it) no job is created ahead: the call
+it takes could be the one object k still needed, and k would stop where it finished before.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 from plugin.salesforce.bulkapi import BulkQueryApi
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import SalesforceError
+
+AHEAD_MARGIN = 1000  # calls above the API reserve below which the export goes one object at a time
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ class BulkAhead:
         if name in self._prepared or self._pending is not None:
             return
         self._prepared.add(name)
+        left = self.client.api_above_reserve
+        if left is not None and left <= AHEAD_MARGIN:
+            return
         following = self.upcoming(name)
         if following is None:
             return

@@ -418,6 +418,15 @@ class OrgClient:
         with self._lock:
             return None if self.api_used is None or self.api_max is None else self.api_max - self.api_used
 
+    @property
+    def api_above_reserve(self) -> int | None:
+        """Calls left before ``check_api_reserve`` stops the job (None: the usage is not known yet)."""
+        with self._lock:
+            used, maximum = self.api_used, self.api_max
+        if used is None or maximum is None or self.api_reserve <= 0:
+            return None
+        return maximum - used - math.ceil(maximum * self.api_reserve)
+
     def check_api_reserve(self) -> None:
         """Stop before the org's daily API requests fall below the reserve (share ``api_reserve``).
 

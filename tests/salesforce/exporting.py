@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,13 @@ def export(
     resume: ResumePoint | None = None,
     run: Run | None = None,
     api_reserve: float = 0.10,
+    ahead: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
     **options: Any,
 ) -> Run:
-    """Export the fake org into ``target``; errors propagate (``run`` keeps what happened before)."""
+    """Export the fake org into ``target``; errors propagate (``run`` keeps what happened before).
+
+    ``ahead=False`` exports one object after another, no Bulk job created ahead (the baseline)."""
     run = run or Run()
     client = OrgClient(
         credentials or session_credentials(fake),
@@ -92,7 +97,10 @@ def export(
             log_head=lambda: (1, "00" * 32),
             settings=settings,
             resume=resume,
+            should_stop=should_stop,
         )
+        if not ahead:
+            exporter.ahead.upcoming = lambda name: None
         run.result = exporter.run()
     finally:
         client.close()
