@@ -158,7 +158,7 @@ def test_a_resume_creates_no_job_ahead_for_an_object_it_reuses(fake: FakeOrgServ
     resume = ResumePoint(attempt=2, finished={"Contact": FinishedObject(contact["records"], contact["sha256"])})
     again = export(fake, tmp_path / "b", settings=BULK_ALL, resume=resume, **only)
     assert again.result is not None and again.manifest["objects"]["Contact"]["sha256"] == contact["sha256"]
-    print(jobs(fake))
+    assert jobs(fake) == [("Account", "JobComplete")]
     assert not any(e.sobject == "Contact" and "/jobs/query" in e.path for e in fake.request_log)
 
 
