@@ -68,11 +68,11 @@ class BulkAhead:
         if name in self._prepared or self._pending is not None:
             return
         self._prepared.add(name)
-        left = self.client.api_above_reserve
-        if left is not None and left <= AHEAD_MARGIN:
-            return
         following = self.upcoming(name)
         if following is None:
+            return
+        left = self.client.api_above_reserve
+        if left is not None and left <= AHEAD_MARGIN:
             return
         target, soql = following
         before = self.client.api_calls
