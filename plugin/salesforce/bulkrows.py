@@ -55,6 +55,8 @@ _PLAIN = rb'"[^"]*+"'
 _NO_COLON = rb'"[^":]*+"'
 _COLONLESS = frozenset({"id", "reference", "boolean", "date", "int", "long", "double", "currency", "percent"})
 _TEXT = rb'"[^"]*+(?:""[^"]*+)*+(?<!' + _STAMP_END + rb')"'
+# The cell of each column kind, by its code for _bulkscan.scan (I the Id, D datetime, C colonless, T text)
+_CELLS = {ord("I"): rb'"[0-9A-Za-z]++"', ord("D"): _PLAIN, ord("C"): _NO_COLON, ord("T"): _TEXT}
 _DATETIME_END = re.compile(rb'Z"(?<=' + _STAMP_END + rb'")(?=[,\r])')
 _UTF8_PIECE = 1 << 20
 _REST_DATETIME = re.compile(_STAMP_END.decode() + r"\Z", re.ASCII)  # the same rule on the csv module's road
@@ -85,12 +87,11 @@ class BulkLayout:
         header = (",".join(f'"{c}"' for c in columns) + "\r\n").encode("utf-8")
         records, codes = None, b""
         if columns and kinds[0] == "id":  # records start with an Id: blocks can be cut (see above)
-            cells = [_PLAIN if k == "datetime" else _NO_COLON if k in _COLONLESS else _TEXT for k in kinds]
-            cells[0] = rb'"[0-9A-Za-z]++"'
+            codes = b"I" + b"".join(b"D" if k == "datetime" else b"C" if k in _COLONLESS else b"T" for k in kinds[1:])
+            cells = [_CELLS[code] for code in codes]
             counted = 0 if deleted is None else deleted  # its cell is captured: one value per record
             cells[counted] = b"(" + cells[counted] + b")"
             records = re.compile(b",".join(cells) + rb"\r\n|[\s\S]")
-            codes = b"I" + b"".join(b"D" if k == "datetime" else b"C" if k in _COLONLESS else b"T" for k in kinds[1:])
         stamps = tuple(i for i, kind in enumerate(kinds) if kind == "datetime")
         return cls(object_name, tuple(columns), stamps, deleted, header, records, codes)
 
