@@ -418,14 +418,20 @@ class OrgClient:
         with self._lock:
             return None if self.api_used is None or self.api_max is None else self.api_max - self.api_used
 
-    @property
-    def api_above_reserve(self) -> int | None:
-        """Calls left before ``check_api_reserve`` stops the job (None: the usage is not known yet)."""
+    def _reserve(self) -> tuple[int, int, int] | None:
+        """(calls left today, the org's daily maximum, the calls the reserve keeps); None while the
+        usage is not known yet or no reserve is kept."""
         with self._lock:
             used, maximum = self.api_used, self.api_max
         if used is None or maximum is None or self.api_reserve <= 0:
             return None
-        return maximum - used - math.ceil(maximum * self.api_reserve)
+        return maximum - used, maximum, math.ceil(maximum * self.api_reserve)
+
+    @property
+    def api_above_reserve(self) -> int | None:
+        """Calls left before ``check_api_reserve`` stops the job (None: the usage is not known yet)."""
+        found = self._reserve()
+        return None if found is None else found[0] - found[2]
 
     def check_api_reserve(self) -> None:
         """Stop before the org's daily API requests fall below the reserve (share ``api_reserve``).
@@ -436,12 +442,10 @@ class OrgClient:
         Raises:
             SalesforceLimitError: code ``API_RESERVE_REACHED``, retryable.
         """
-        with self._lock:
-            used, maximum = self.api_used, self.api_max
-        if used is None or maximum is None or self.api_reserve <= 0:
+        found = self._reserve()
+        if found is None:
             return
-        reserve = math.ceil(maximum * self.api_reserve)
-        left = maximum - used
+        left, maximum, reserve = found
         if left <= reserve:
             raise SalesforceLimitError(
                 f"Stopped cleanly with {left} of the org's {maximum} daily API requests left: sfbackup leaves "
