@@ -451,13 +451,12 @@ class Transaction:
         """
         conn = self._require_open()
         events = list(events)  # read twice when a retry has to be recognised
-        if not self.durable:
-            outcomes = sorted({e.type for e in events} & OUTCOME_TYPES)
-            if outcomes:
-                raise EventLogError(
-                    f"{', '.join(outcomes)} must be synced to disk: append it in a durable transaction "
-                    "(log.write_transaction(), or log.append, which decides by itself)"
-                )
+        if not self.durable and holds_outcome(e.type for e in events):
+            outcomes = ", ".join(sorted({e.type for e in events} & OUTCOME_TYPES))
+            raise EventLogError(
+                f"{outcomes} must be synced to disk: append it in a durable transaction "
+                "(log.write_transaction(), or log.append, which decides by itself)"
+            )
         with _translated("append"):
             conn.execute("SAVEPOINT append_batch")
             try:
