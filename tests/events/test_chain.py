@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -107,36 +108,34 @@ def test_verify_detects_two_swapped_events(db_path: Path) -> None:
     assert report.first_bad_position == 1
 
 
-def test_verify_names_a_row_whose_data_is_not_json_even_with_a_correct_hash(db_path: Path) -> None:
-    """Migration 4 took the json_valid CHECKs off the table: a writer around EventLog can store any
-    text and link it properly, and verify is what must still refuse it."""
-    with EventLog.open(db_path) as log:
-        log.append("job-v", [_fixed(1), _fixed(2)], expected_version=0)
+def _append_around_eventlog(db_path: Path, fields: ChainFields) -> None:
+    """One row written with plain sqlite3, linked to the head with its correct hash: what only a
+    writer that goes around EventLog can store (no CHECK refuses it since migration 4)."""
+    with EventLog.open(db_path, readonly=True) as log:
         head = bytes.fromhex(log.head()[1])
-    fields = ChainFields(
-        "00000000-0000-7000-8000-000000000003", "job-v", 3, "job.progress", 1, "{not json", "{}", None, None, "t"
-    )
     raw = sqlite3.connect(db_path)
     try:
         raw.execute(
             "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata, "
             "occurred_at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                fields.event_id,
-                fields.stream_id,
-                fields.stream_version,
-                fields.type,
-                fields.schema_version,
-                fields.data,
-                fields.metadata,
-                fields.occurred_at,
-                head,
-                event_hash(head, fields),
-            ),
+            (*astuple(fields)[:7], fields.occurred_at, head, event_hash(head, fields)),  # ids .. metadata
         )
         raw.commit()
     finally:
         raw.close()
+
+
+def test_verify_names_a_row_whose_data_is_not_json_even_with_a_correct_hash(db_path: Path) -> None:
+    """Migration 4 took the json_valid CHECKs off the table: a writer around EventLog can store any
+    text and link it properly, and verify is what must still refuse it."""
+    with EventLog.open(db_path) as log:
+        log.append("job-v", [_fixed(1), _fixed(2)], expected_version=0)
+    _append_around_eventlog(
+        db_path,
+        ChainFields(
+            "00000000-0000-7000-8000-000000000003", "job-v", 3, "job.progress", 1, "{not json", "{}", None, None, "t"
+        ),
+    )
     with EventLog.open(db_path, readonly=True) as audit:
         report = audit.verify()
     assert (report.ok, report.first_bad_position, report.problem) == (False, 3, "data or metadata is not valid JSON")
@@ -153,18 +152,10 @@ def test_verify_names_a_row_whose_data_is_not_json_even_with_a_correct_hash(db_p
 def test_verify_names_a_row_with_an_empty_stream_id(db_path: Path) -> None:
     with EventLog.open(db_path) as log:
         log.append("job-v", [_fixed(1)], expected_version=0)
-        head = bytes.fromhex(log.head()[1])
-    fields = ChainFields("00000000-0000-7000-8000-000000000002", "", 1, "job.progress", 1, "{}", "{}", None, None, "t")
-    raw = sqlite3.connect(db_path)
-    try:
-        raw.execute(
-            "INSERT INTO events (event_id, stream_id, stream_version, type, data, occurred_at, prev_hash, hash) "
-            "VALUES (?, '', 1, 'job.progress', '{}', 't', ?, ?)",
-            (fields.event_id, head, event_hash(head, fields)),
-        )
-        raw.commit()
-    finally:
-        raw.close()
+    _append_around_eventlog(
+        db_path,
+        ChainFields("00000000-0000-7000-8000-000000000002", "", 1, "job.progress", 1, "{}", "{}", None, None, "t"),
+    )
     with EventLog.open(db_path, readonly=True) as audit:
         report = audit.verify()
     assert (report.ok, report.first_bad_position) == (False, 2)
