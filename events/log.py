@@ -313,14 +313,19 @@ _STATE = (
 )
 
 
-def _append(
-    conn: sqlite3.Connection, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
-) -> list[int]:
-    """Append inside the caller's open savepoint; see ``EventLog.append`` for the contract.
+_Statements = tuple[tuple[str, list[Any]], ...]  # a prepared batch's INSERTs
 
-    Optimistic about idempotency: a new batch (the normal case) costs no id lookup. A retried one
-    is noticed by the version check (expected version behind) or by the UNIQUE event_id constraint
-    (``_DuplicateIdError``, after which the caller rolls back and calls ``_already_recorded``).
+
+def _prepare(
+    conn: sqlite3.Connection, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+) -> list[int] | _Statements:
+    """Check a batch and make its INSERT statements, hashes included; see ``EventLog.append`` for the contract.
+
+    Writes nothing, so a refused event leaves nothing behind. Returns the positions instead when the
+    batch is a retry already recorded. Optimistic about idempotency: a new batch (the normal case)
+    costs no id lookup. A retried one is noticed by the version check (expected version behind) or,
+    at ``_write``, by the UNIQUE event_id constraint (``_DuplicateIdError``, after which the caller
+    undoes what the batch wrote and calls ``_recorded_or_raise``).
     """
     if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= 200:
         raise InvalidEventError(f"stream id must be a string of 1 to 200 characters, got {stream_id!r}")
@@ -403,7 +408,11 @@ def _append(
             if causes:
                 params += (event.correlation_id, event.causation_id)
         statements.append((_insert_sql(len(chunk), causes, shared is not None), params))
-    # Every hash is made before the first row is written: a refused field leaves nothing behind.
+    return tuple(statements)
+
+
+def _write(conn: sqlite3.Connection, statements: _Statements, count: int) -> list[int]:
+    """Run a prepared batch's INSERTs; the positions of its ``count`` events."""
     try:
         for sql, params in statements:
             cursor = conn.execute(sql, params)
@@ -412,7 +421,18 @@ def _append(
     # Under the write lock with AUTOINCREMENT, one batch takes consecutive ids.
     last = cursor.lastrowid
     assert last is not None
-    return list(range(last - len(events) + 1, last + 1))
+    return list(range(last - count + 1, last + 1))
+
+
+def _recorded_or_raise(
+    conn: sqlite3.Connection, stream_id: str, events: Sequence[NewEvent], duplicate: _DuplicateIdError
+) -> list[int]:
+    """After a batch's write hit an event id already stored: the positions of its earlier recording,
+    or the error when the ids are there but not as this very batch."""
+    original = _already_recorded(conn, stream_id, events)
+    if original is None:
+        raise duplicate.error from None
+    return original
 
 
 class Transaction:
@@ -458,16 +478,23 @@ class Transaction:
                 "(log.write_transaction(), or log.append, which decides by itself)"
             )
         with _translated("append"):
+            batch = _prepare(conn, stream_id, events, expected_version)
+            if not isinstance(batch, tuple):  # positions: empty, or a retried batch already recorded
+                return batch
+            if len(batch) == 1:
+                # One statement is atomic by itself (SQLite backs out a statement that fails and keeps
+                # the transaction): no savepoint to pay for, the common case of every small batch.
+                try:
+                    return _write(conn, batch, len(events))
+                except _DuplicateIdError as duplicate:
+                    return _recorded_or_raise(conn, stream_id, events, duplicate)
             conn.execute("SAVEPOINT append_batch")
             try:
                 try:
-                    positions = _append(conn, stream_id, events, expected_version)
+                    positions = _write(conn, batch, len(events))
                 except _DuplicateIdError as duplicate:
                     conn.execute("ROLLBACK TO append_batch")
-                    original = _already_recorded(conn, stream_id, events)
-                    if original is None:
-                        raise duplicate.error from None
-                    positions = original
+                    positions = _recorded_or_raise(conn, stream_id, events, duplicate)
             except BaseException:
                 if conn.in_transaction:  # SQLITE_FULL or an I/O error may have rolled it all back already
                     conn.execute("ROLLBACK TO append_batch")

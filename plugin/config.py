@@ -6,6 +6,7 @@ events, manifests, logs or tool answers.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -61,7 +62,7 @@ def ca_bundle(env: Mapping[str, str] | None = None) -> Path | None:
     if not raw:
         return None
     path = Path(raw).expanduser()
-    if not path.is_file():
+    if not os.path.isfile(path):  # checked at every call: the file may have gone since
         raise ConfigError(f"SFBACKUP_CA_BUNDLE={raw} is not a file; point it at a PEM CA certificate.")
     return path
 
@@ -131,9 +132,30 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials:
         ConfigError: no complete set, with the list of what to set.
     """
     env = os.environ if env is None else env
+    return _credentials_of(tuple(env.get(name, "") for name in CREDENTIAL_VARIABLES))
+
+
+# Every variable ``credentials_from_env`` reads: what its answer depends on, and nothing else.
+CREDENTIAL_VARIABLES = (
+    "SF_LOGIN_URL",
+    "SF_INSTANCE_URL",
+    "SF_ACCESS_TOKEN",
+    "SF_USERNAME",
+    "SF_PASSWORD",
+    "SF_SECURITY_TOKEN",
+    "SF_DOMAIN",
+    "SF_CLIENT_ID",
+    "SF_CLIENT_SECRET",
+    "SF_JWT_KEY_FILE",
+)
+
+
+@functools.lru_cache(maxsize=16)  # each backup request reads them: the parse is made once per set of values
+def _credentials_of(values: tuple[str, ...]) -> Credentials:
+    given = dict(zip(CREDENTIAL_VARIABLES, values, strict=True))
 
     def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
+        value = given[name].strip()
         return value or None
 
     login_url = _clean_login_url(get("SF_LOGIN_URL") or "") if get("SF_LOGIN_URL") else None

@@ -28,6 +28,13 @@ from projections.rowfold import fold_rows
 # next catch-up rebuild from zero.
 PROJECTION_VERSION = 2  # 2: job_status.files_total (job.progress v2)
 PROJECTIONS = ("job_status", "backup_catalog")
+# Both checkpoints move together, in one statement.
+_ADVANCE = (
+    "INSERT INTO projection_checkpoints (projection, version, position, last_hash) "
+    "VALUES (?1, ?3, ?4, ?5), (?2, ?3, ?4, ?5) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, "
+    "position = excluded.position, last_hash = excluded.last_hash, "
+    "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+)
 BATCH = 500  # events per catch-up transaction: short, so writers are not kept waiting
 REBUILD_PAGE = 5000  # events per read inside the one rebuild transaction
 READ_CACHE = 256  # distinct reads remembered between two commits
@@ -329,17 +336,12 @@ class ProjectionStore:
                 entries[stored["job_id"]] = _entry_from_row(stored)
         touched = fold_rows(rows, jobs=jobs, catalog=entries)
         tx.executemany(_UPSERT_JOB, [_job_row(jobs[j]) for j in sorted(touched)])
-        tx.executemany(_UPSERT_ENTRY, [_entry_row(entries[j]) for j in sorted(touched) if j in entries])
+        if catalog_rows := [_entry_row(entries[j]) for j in sorted(touched) if j in entries]:
+            tx.executemany(_UPSERT_ENTRY, catalog_rows)
         self._advance(tx, rows[-1][0], last_hash)
 
     def _advance(self, tx: Transaction, position: int, last_hash: bytes | None) -> None:
-        tx.executemany(
-            "INSERT INTO projection_checkpoints (projection, version, position, last_hash) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, "
-            "position = excluded.position, last_hash = excluded.last_hash, "
-            "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            [(name, PROJECTION_VERSION, position, last_hash) for name in PROJECTIONS],
-        )
+        tx.execute(_ADVANCE, (*PROJECTIONS, PROJECTION_VERSION, position, last_hash))
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -240,3 +240,29 @@ def test_events_follow_stops_after_limit(jobs: dict[str, str], home: Path) -> No
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_the_audit_user_comes_from_the_environment_first_and_the_account_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getpass.getuser's order: LOGNAME, USER, LNAME, USERNAME, then the account database, which is
+    read once per process (an NSS look-up was a tenth of a request)."""
+    from plugin.jobs import runtime
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    looked_up: list[str] = []
+
+    def getuser() -> str:
+        looked_up.append("x")
+        return "from-passwd"
+
+    monkeypatch.setattr("getpass.getuser", getuser)
+    runtime._account_name.cache_clear()
+    try:
+        assert [runtime._os_user(), runtime._os_user()] == ["from-passwd", "from-passwd"]
+        assert looked_up == ["x"]
+        monkeypatch.setenv("USERNAME", "grace")
+        assert runtime._os_user() == "grace"
+        monkeypatch.setenv("LOGNAME", "ada")
+        assert runtime._os_user() == "ada"
+    finally:
+        runtime._account_name.cache_clear()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import credentials_from_env
+from plugin.config import ca_bundle, credentials_from_env
 from plugin.errors import ConfigError
 from plugin.jobs.options import validate_request
 from plugin.jobs.runtime import JobRuntime
@@ -56,3 +56,31 @@ def test_a_missing_ca_bundle_is_refused_before_a_job_is_recorded(home: Path) -> 
         assert runtime.jobs(limit=5, offset=0)[1] == 0
     finally:
         runtime.close()
+
+
+def test_credentials_follow_the_environment_as_it_changes() -> None:
+    """The parse is remembered per set of values, so a changed variable is a changed answer."""
+    env = {"SF_INSTANCE_URL": "https://a.my.salesforce.com", "SF_ACCESS_TOKEN": TOKEN}
+    first = credentials_from_env(env)
+    assert credentials_from_env(dict(env)) is first  # same values: the parse is made once
+    env["SF_INSTANCE_URL"] = "https://b.my.salesforce.com"
+    assert credentials_from_env(env).instance_url == "https://b.my.salesforce.com"
+    env |= {"SF_ACCESS_TOKEN": " ", "SF_USERNAME": "ada@example.com", "SF_PASSWORD": "pw"}
+    changed = credentials_from_env(env)
+    assert (changed.kind, changed.username, changed.instance_url) == (
+        "password",
+        "ada@example.com",
+        env["SF_INSTANCE_URL"],
+    )
+    with pytest.raises(ConfigError, match="No Salesforce credentials"):
+        credentials_from_env({"SF_USERNAME": "ada@example.com"})
+
+
+def test_a_ca_bundle_removed_after_a_request_is_refused_at_the_next(home: Path) -> None:
+    bundle = home / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {"SFBACKUP_CA_BUNDLE": str(bundle)}
+    assert ca_bundle(env) == bundle
+    bundle.unlink()
+    with pytest.raises(ConfigError, match=r"SFBACKUP_CA_BUNDLE=.*ca\.pem is not a file"):
+        ca_bundle(env)

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from plugin.errors import ConfigError
 from plugin.log_setup import configure_logging
-from plugin.mcp.server import build_server
+from plugin.mcp.server import build_server, freeze_startup_heap
 
 HOST = "127.0.0.1"
 PATH = "/mcp"
@@ -79,6 +79,7 @@ def serve_http(home: Path | None = None, *, port: int = DEFAULT_PORT, on_ready: 
     sock = bind(port)
     actual = sock.getsockname()[1]
     app = http_app(build_server(home), actual)
+    freeze_startup_heap()
     on_ready(url_of(sock))
     try:
         anyio.run(serve_app, app, sock)

@@ -206,6 +206,50 @@ def test_a_refused_batch_inside_a_transaction_leaves_the_rest_of_it_intact(log: 
     assert log.stream_version("job-a") == 1
 
 
+def test_a_batch_refused_at_its_insert_inside_a_transaction_leaves_the_rest_of_it_intact(log: EventLog) -> None:
+    """A small batch is one INSERT and runs without a savepoint: SQLite backs the failed statement
+    out and the transaction goes on; a retried batch still answers its first positions."""
+    taken = _progress(1)
+    log.append("job-a", [taken], expected_version=0)
+    with log.write_transaction() as tx:
+        tx.execute("CREATE TABLE leases (job_id TEXT PRIMARY KEY)")
+        tx.execute("INSERT INTO leases VALUES (?)", ("a",))
+        assert tx.append("job-b", [_progress(2)], expected_version=0) == [2]
+        with pytest.raises(IdempotencyConflictError):  # the id is another stream's: refused by UNIQUE
+            tx.append("job-c", [_progress(3), _progress(4, event_id=taken.event_id)], expected_version=0)
+        assert tx.append("job-a", [taken], expected_version=0) == [1]  # a retry: nothing written
+        assert tx.append("job-c", [_progress(5)], expected_version=0) == [3]
+    assert log.query("SELECT job_id FROM leases") == [{"job_id": "a"}]
+    assert [(e.stream_id, e.position) for e in log.read_all()] == [("job-a", 1), ("job-b", 2), ("job-c", 3)]
+    assert log.verify().ok
+
+
+def test_a_batch_of_several_inserts_refused_at_a_later_one_leaves_none_of_its_rows(log: EventLog) -> None:
+    """Past one INSERT's rows a batch runs in a savepoint: a refusal at its second statement also
+    takes back what the first wrote."""
+    conn = log._require_conn()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    taken = _progress(1)
+    log.append("job-a", [taken], expected_version=0)
+    events = [_progress(i) for i in range(299)] + [_progress(0, event_id=taken.event_id)]
+    with log.write_transaction() as tx:
+        with pytest.raises(IdempotencyConflictError):
+            tx.append("job-b", events, expected_version=0)
+        assert tx.stream_version("job-b") == 0
+        assert tx.append("job-b", [_progress(7)], expected_version=0) == [2]
+    assert log.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 2
+    assert log.verify().ok
+
+
+def test_a_small_append_is_one_insert_without_a_savepoint(db_path: Path) -> None:
+    statements: list[str] = []
+    with EventLog.open(db_path, tracer=statements.append) as log:
+        statements.clear()
+        log.append("job-a", [_progress(1), _progress(2)], expected_version=0)
+    assert not [s for s in statements if "SAVEPOINT" in s or "RELEASE" in s]
+    assert len([s for s in statements if s.startswith("INSERT INTO events")]) == 1
+
+
 def test_nested_write_transaction_is_refused_with_a_clear_error(log: EventLog) -> None:
     with log.write_transaction(), pytest.raises(EventLogError, match="already open"):
         log.append("job-a", [_progress(1)], expected_version=0)
