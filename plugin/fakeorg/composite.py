@@ -29,6 +29,11 @@ MAX_SUBREQUESTS = 25
 # Salesforce's answer to more than 25 (reported verbatim in guardian/support-service-lambdas#766;
 # the HTTP status of the top-level answer is not in that report: 400 here, *unconfirmed*).
 TOO_MANY = "The request can’t contain more than 25 operations."
+# Salesforce: "Up to 5 of these subrequests can be sObject Collections or query operations, including
+# Query and QueryAll requests." (REST guide, Composite). The wording of the refusal is *unconfirmed*.
+MAX_QUERIES = 5
+TOO_MANY_QUERIES = "The request can’t contain more than 5 query or sObject Collections operations."
+_QUERY_PATH = re.compile(r"/services/data/v[0-9.]+/(?:query|queryAll|composite/sobjects)(?:/|$)")
 # Salesforce: "If allOrNone is set to true ... and a subrequest returns an error, all other
 # subrequests return the 400 HTTP status code."
 HALTED = ApiError(
@@ -83,6 +88,8 @@ def parse(data: bytes) -> tuple[bool, list[Subrequest]]:
     if len(items) > MAX_SUBREQUESTS:
         raise TooManyError()
     subs = [_subrequest(n, item) for n, item in enumerate(items)]
+    if sum(1 for sub in subs if _QUERY_PATH.match(urlsplit(sub.url).path)) > MAX_QUERIES:
+        raise TooManyError(TOO_MANY_QUERIES)
     seen: set[str] = set()
     for sub in subs:
         if sub.reference_id in seen:
@@ -92,11 +99,15 @@ def parse(data: bytes) -> tuple[bool, list[Subrequest]]:
 
 
 class TooManyError(Exception):
-    """More than 25 subrequests: Salesforce answers with one compositeResponse entry."""
+    """More than 25 subrequests, or more than 5 queries: Salesforce answers with one compositeResponse entry."""
+
+    def __init__(self, message: str = TOO_MANY) -> None:
+        super().__init__(message)
+        self.message = message
 
     def response(self) -> Response:
         entry = {
-            "body": [{"errorCode": "LIMIT_EXCEEDED", "message": TOO_MANY}],
+            "body": [{"errorCode": "LIMIT_EXCEEDED", "message": self.message}],
             "httpHeaders": {},
             "httpStatusCode": 400,
             "referenceId": None,

@@ -1,5 +1,5 @@
 """POST .../composite: each subrequest answered as its direct request is (bodies byte for byte,
-errors, quirks, fault rules aimed at its path), at most 25 of them, and one API call in all."""
+errors, quirks, fault rules aimed at its path), at most 25 of them (5 queries), and one API call in all."""
 
 from __future__ import annotations
 
@@ -105,6 +105,23 @@ def test_twenty_five_subrequests_at_most(fake: FakeOrgServer, session: requests.
         ]
     }
     assert fake.request_log[-1].path == f"{V}/composite" and not any(e.composite for e in fake.request_log[-1:])
+
+
+def test_five_queries_at_most(fake: FakeOrgServer, session: requests.Session) -> None:
+    """Salesforce: "Up to 5 of these subrequests can be sObject Collections or query operations,
+    including Query and QueryAll requests" (a query locator is a Query request too)."""
+    queries = [f"{V}/queryAll/?q=SELECT+Id+FROM+Attachment", f"{V}/query?q=SELECT+Id+FROM+Account"] * 2
+    allowed = entries(composite(fake, session, [*queries, f"{V}/query/01gFAKE-7", *([f"{V}/sobjects"] * 20)]))
+    assert len(allowed) == 25
+    refused = composite(fake, session, [*queries, f"{V}/queryAll/?q=SELECT+Id+FROM+Account", f"{V}/query/01gFAKE-7"])
+    assert refused.status_code == 400
+    [entry] = refused.json()["compositeResponse"]
+    assert entry["body"] == [
+        {
+            "errorCode": "LIMIT_EXCEEDED",
+            "message": "The request can’t contain more than 5 query or sObject Collections operations.",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
