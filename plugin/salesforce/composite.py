@@ -1,4 +1,4 @@
-"""Describes of many objects through the Composite API: up to 25 in one API call.
+"""The Composite API: many GETs in one API call; describes of many objects, up to 25 a call.
 
 One ``sobjects/<Object>/describe`` per object is what grows with the org (500-1,000 queryable
 objects in a real one); ``POST .../composite`` with up to 25 GET subrequests counts as one call
@@ -59,10 +59,18 @@ Described = RawBody | SalesforceError
 
 
 @dataclass(frozen=True)
-class _Subresponse:
+class Subresponse:
     status: int
     body: Any
-    raw: bytes
+    raw: bytes  # the body's bytes as Salesforce sent them
+
+
+@dataclass(frozen=True)
+class Subrequest:
+    """One GET inside a composite request: its URL (from ``/services/data/``) and its own headers."""
+
+    url: str
+    headers: Mapping[str, str] | None = None
 
 
 def describe_many(client: OrgClient, names: Sequence[str]) -> dict[str, Described]:
@@ -75,16 +83,19 @@ def describe_many(client: OrgClient, names: Sequence[str]) -> dict[str, Describe
     results: dict[str, Described] = {}
     for start in range(0, len(names), MAX_SUBREQUESTS):
         batch = list(names[start : start + MAX_SUBREQUESTS])
-        answers = None if client.composite_refused else _composite(client, batch)
+        answers = (
+            None if client.composite_refused else send_gets(client, {n: Subrequest(_url(client, n)) for n in batch})
+        )
         for name in batch:
             sub = answers[name] if answers is not None else None
             results[name] = (
-                _direct(client, name) if sub is None or _transient(sub.status) else _outcome(client, name, sub)
+                _direct(client, name) if sub is None or transient(sub.status) else _outcome(client, name, sub)
             )
     return results
 
 
-def _transient(status: int) -> bool:
+def transient(status: int) -> bool:
+    """A subresponse the direct call would have retried (by urllib3's Retry): make the direct call."""
     return status >= 500 or status in (420, 429)
 
 
@@ -99,21 +110,27 @@ def _url(client: OrgClient, name: str) -> str:
     return f"/services/data/v{client.api_version}/sobjects/{name}/describe"
 
 
-def _composite(client: OrgClient, names: list[str]) -> dict[str, _Subresponse] | None:
-    """The subresponses by object, or None when the org refuses the Composite API (logged once)."""
+def send_gets(client: OrgClient, gets: Mapping[str, Subrequest]) -> dict[str, Subresponse] | None:
+    """One composite request of independent GETs, keyed by object: the subresponses by object, or
+    None when the org refuses the Composite API (logged once, and ``client.composite_refused`` set).
+
+    Raises:
+        SalesforceError: the composite request itself failed (network, session, limits, 5xx after
+        the retries), as the first object's direct call would have.
+    """
+    names = list(gets)
     url = f"{client.base_url}composite"
     retry_posts(client.session, url)
     refs = {f"d{n}": name for n, name in enumerate(names)}
-    body = json.dumps(
-        {
-            "allOrNone": False,
-            "compositeRequest": [
-                {"method": "GET", "url": _url(client, name), "referenceId": ref} for ref, name in refs.items()
-            ],
-        }
-    )
+    subrequests: list[dict[str, Any]] = []
+    for ref, name in refs.items():
+        sub: dict[str, Any] = {"method": "GET", "url": gets[name].url, "referenceId": ref}
+        if gets[name].headers:
+            sub["httpHeaders"] = dict(gets[name].headers or {})
+        subrequests.append(sub)
+    body = json.dumps({"allOrNone": False, "compositeRequest": subrequests})
 
-    def send() -> dict[str, _Subresponse]:
+    def send() -> dict[str, Subresponse]:
         client.check_api_reserve()
         response = client.send("POST", url, object_name=names[0], headers=dict(client.sf.headers), data=body)
         answers = _parse(response.content, refs)
@@ -129,38 +146,43 @@ def _composite(client: OrgClient, names: list[str]) -> dict[str, _Subresponse] |
         if getattr(e.__cause__, "status", None) not in _REFUSED_STATUS:
             raise
         client.composite_refused = f"{e.code}: {e}"
-        log.warning("the org refuses the Composite API; describing one object per API call", code=e.code, error=str(e))
+        log.warning("the org refuses the Composite API; one object per API call from now on", code=e.code, error=str(e))
         return None
 
 
-def _parse(content: bytes, refs: Mapping[str, str]) -> dict[str, _Subresponse]:
+def _parse(content: bytes, refs: Mapping[str, str]) -> dict[str, Subresponse]:
     try:
         entries = entries_with_raw(content, "compositeResponse", "body")
     except ValueError as e:
         raise SalesforceDataError(f"The Composite answer is not a compositeResponse list ({e}).") from e
-    answers: dict[str, _Subresponse] = {}
+    answers: dict[str, Subresponse] = {}
     for entry, raw in entries:
         name = refs.get(str(entry.get("referenceId")))
         status = entry.get("httpStatusCode")
         if name is None or not isinstance(status, int):
             raise SalesforceDataError(f"The Composite answer has an entry sfbackup did not ask for: {entry!r:.300}")
-        answers[name] = _Subresponse(status, entry.get("body"), raw)
+        answers[name] = Subresponse(status, entry.get("body"), raw)
     missing = [name for ref, name in refs.items() if name not in answers]
     if missing:
         raise SalesforceDataError(f"The Composite answer has no subresponse for {', '.join(missing)}.")
     return answers
 
 
-def _outcome(client: OrgClient, name: str, sub: _Subresponse) -> Described:
+def _outcome(client: OrgClient, name: str, sub: Subresponse) -> Described:
     """What the direct describe of ``name`` would have returned or raised, from its subresponse."""
     if sub.status < 300:
         if not isinstance(sub.body, dict) or not isinstance(sub.body.get("fields"), list):
             return SalesforceDataError(f"The describe of {name} has no field list.", object_name=name)
         return RawBody(sub.raw, sub.body)
+    return error_of(client, name, _url(client, name), sub)
+
+
+def error_of(client: OrgClient, name: str, url: str, sub: Subresponse) -> SalesforceError:
+    """The error the direct call of ``url`` raises for this (non-2xx) subresponse's status and body."""
     error = _BY_STATUS.get(sub.status, SalesforceGeneralError)
     try:
         with translate_errors(name, can_relogin=client.credentials.can_relogin):
-            raise error(f"{client.instance_url}{_url(client, name)}", sub.status, name, sub.body)
+            raise error(f"{client.instance_url}{url}", sub.status, name, sub.body)
     except SalesforceError as e:
         return e
     raise AssertionError("unreachable")  # pragma: no cover

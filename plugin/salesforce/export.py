@@ -31,6 +31,7 @@ from plugin.salesforce.files import (
     tasks_for,
     write_index,
 )
+from plugin.salesforce.firstpages import MAX_QUERIES, FirstPages
 from plugin.salesforce.links import LinkedExport, export_linked, links_of
 from plugin.salesforce.links import manifest_entry as linked_entry
 from plugin.salesforce.manifest import MANIFEST_NAME, partial_directory, write_manifest
@@ -48,6 +49,7 @@ from plugin.salesforce.resume import STATE_DIR, ResumePoint, drop_state, reusabl
 from plugin.salesforce.window import Window, manifest_section
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports inside one object
+LOOKAHEAD = 25  # objects after the current one looked at for first pages to fetch along (a describe batch)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class Exporter:
         self._last_report: float | None = None
         self._order: list[str] = []
         self.ahead = BulkAhead(client, self._upcoming)
+        self.first_pages = FirstPages(client, self._upcoming_small)
 
     # -- progress -------------------------------------------------------------------------------
     def _percent(self, done: int, total: int, files_done: int = 0, files_total: int = 0) -> int:
@@ -436,6 +439,23 @@ class Exporter:
         soql = self._object_exporter(following, 0, 0).bulk_query(describe.data)
         return None if soql is None else (following, soql)
 
+    def _upcoming_small(self, name: str) -> list[tuple[str, str]]:
+        """Objects after ``name`` whose first REST query may ride along in its composite request, with
+        that query: among the next ``LOOKAHEAD`` (whose describes are here by then), not reused by a
+        resume, not linked (ContentDocumentLink is read by Id filters), small (``rest_query``)."""
+        position = self._order.index(name) + 1 if name in self._order else len(self._order)
+        found: list[tuple[str, str]] = []
+        for following in self._order[position : position + LOOKAHEAD]:
+            if len(found) == MAX_QUERIES - 1:
+                break
+            if following in LINKED_OBJECTS or self._reusable_entry(following) is not None:
+                continue
+            describe = self.describes.peek(following)
+            soql = None if describe is None else self._object_exporter(following, 0, 0).rest_query(describe.data)
+            if soql is not None:
+                found.append((following, soql))
+        return found
+
     def _reusable_entry(self, name: str) -> dict[str, Any] | None:
         """(Resumes only.) The entry of an object an earlier attempt finished, when it may be reused."""
         if name not in self._reusable:
@@ -471,6 +491,7 @@ class Exporter:
             describes=self.describes,
             conditions=record_conditions(name, content_versions=self.options.content_versions),
             ahead=self.ahead,
+            first_pages=self.first_pages,
         )
 
     def _finished_object(

@@ -34,6 +34,7 @@ from plugin.salesforce.errors import (
     SalesforceLimitError,
     SalesforceNetworkError,
 )
+from plugin.salesforce.firstpages import FirstPages
 from plugin.salesforce.plan import FieldPlan
 from plugin.salesforce.records_bulk import BulkRecords, BulkUnusableError
 from plugin.salesforce.records_rest import RestRecords
@@ -117,6 +118,7 @@ class ObjectRecords:
     compress: bool = False
     where: str | None = None  # an incremental window (plan.window_filter)
     ahead: BulkAhead | None = None  # jobs created ahead (bulkahead.py)
+    first_pages: FirstPages | None = None  # small objects' first pages, five to a call (firstpages.py)
 
     @property
     def name(self) -> str:
@@ -214,7 +216,15 @@ class ObjectRecords:
             self.ahead.prepare_after(self.name)
         sink = self._sink()
         try:
-            rest = RestRecords(self.client, self.name, self.plan.columns, sink, on_rows=self.on_rows, where=self.where)
+            rest = RestRecords(
+                self.client,
+                self.name,
+                self.plan.columns,
+                sink,
+                on_rows=self.on_rows,
+                where=self.where,
+                first_pages=self.first_pages,
+            )
             result = rest.export_ranges() if ranges else rest.export()
         except BaseException:
             sink.abort()

@@ -20,11 +20,12 @@ from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient, RawBody
 from plugin.salesforce.describes import PlannedDescribes
 from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.firstpages import PAGE_ROWS, FirstPages
 from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
 from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, stops_job
 from plugin.salesforce.records_rest import soql_for
 from plugin.salesforce.resume import records_from_csv, save_entry
-from plugin.salesforce.sizing import bulk_refusal, choose_method
+from plugin.salesforce.sizing import REST_URL_BUDGET, bulk_refusal, choose_method, field_chunks
 
 log = structlog.get_logger("sfbackup.export")
 T = TypeVar("T")
@@ -69,8 +70,10 @@ class ObjectExporter:
         describes: PlannedDescribes,
         conditions: Sequence[str] = (),
         ahead: BulkAhead | None = None,
+        first_pages: FirstPages | None = None,
     ) -> None:
         self.ahead = ahead
+        self.first_pages = first_pages
         self.client = client
         self.describes = describes
         self.name = name
@@ -112,6 +115,8 @@ class ObjectExporter:
         finally:
             if self.ahead is not None:  # a job created ahead for this object that it did not use
                 self.ahead.discard(self.name)
+            if self.first_pages is not None:  # a first page fetched ahead that it did not use
+                self.first_pages.discard(self.name)
 
     def _own_calls(self, calls: int, lent: int) -> int:
         """This object's API calls: those made ahead for the next object left out, its own made
@@ -128,6 +133,19 @@ class ObjectExporter:
         refused = bulk_refusal(plan, describe)
         method = choose_method(self.record_count, threshold=self.settings.bulk_threshold, bulk_refused=refused)
         return soql_for(self.name, plan.columns, where=self._where(plan)) if method == "bulk" else None
+
+    def rest_query(self, describe: Mapping[str, Any]) -> str | None:
+        """The SOQL of this object's first REST query when, with this describe, it may ride along in
+        another object's composite request (firstpages.py): REST, one field chunk, at most one page
+        (or of unknown size); else None."""
+        plan = plan_fields(describe)
+        method = choose_method(
+            self.record_count, threshold=self.settings.bulk_threshold, bulk_refused=bulk_refusal(plan, describe)
+        )
+        if method != "rest" or (self.record_count is not None and self.record_count > PAGE_ROWS):
+            return None
+        chunks = field_chunks(self.name, plan.columns, base_url=self.client.base_url, budget=REST_URL_BUDGET)
+        return soql_for(self.name, chunks[0], where=self._where(plan)) if len(chunks) == 1 else None
 
     def _export(self, body: RawBody, own_calls: Callable[[], int]) -> dict[str, Any]:
         _write_bytes(self.describe_path, body.raw)
@@ -148,6 +166,7 @@ class ObjectExporter:
             compress=self.compress,
             where=self._where(plan),
             ahead=self.ahead,
+            first_pages=self.first_pages,
         )
         try:
             outcome = records.export()

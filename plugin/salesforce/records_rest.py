@@ -18,6 +18,7 @@ from typing import Any
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.csvout import CsvSink
 from plugin.salesforce.errors import SalesforceApiError, SalesforceDataError
+from plugin.salesforce.firstpages import FirstPages
 from plugin.salesforce.idranges import IdRange
 from plugin.salesforce.sizing import REST_URL_BUDGET, field_chunks
 
@@ -58,8 +59,10 @@ class RestRecords:
         on_rows: Callable[[int], None],
         where: str | None = None,
         budget: int = REST_URL_BUDGET,
+        first_pages: FirstPages | None = None,
     ) -> None:
         self.client = client
+        self.first_pages = first_pages
         self.where = where
         self.object = object_name
         self.columns = list(columns)
@@ -73,7 +76,9 @@ class RestRecords:
     # -- queries --------------------------------------------------------------------------------
     def _pages(self, soql: str, *, announce: bool) -> Iterator[list[dict[str, Any]]]:
         """The pages of one query; the next page is fetched while the caller writes this one."""
-        page = self.client.query_page(soql=soql, object_name=self.object)
+        page = self.first_pages.take(self.object, soql) if self.first_pages is not None else None
+        if page is None:
+            page = self.client.query_page(soql=soql, object_name=self.object)
         total = str(page.get("totalSize"))  # numbers are parsed as their literal text
         if announce and total.isdigit():
             self.announced = int(total) + (self.announced or 0)

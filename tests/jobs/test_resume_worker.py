@@ -27,7 +27,9 @@ from tests.jobs.support import held
 
 pytestmark = pytest.mark.e2e
 # The objects before ContentVersion, whose first query hangs: the worker is killed while it waits there.
-DONE_BEFORE = ["Account", "Attachment", "Case", "Contact", "ContentDocument"]
+# ContentVersion's first query rides along in the composite request of Attachment's turn (its first
+# page with those of the next small objects: firstpages.py), so the kill comes while Attachment is under way.
+DONE_BEFORE = ["Account"]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def test_a_killed_worker_resumes_and_fetches_only_what_is_missing(
         assert stream(runtime.home, whole.job_id)[-1].type == "job.completed"
 
         # The same backup, killed while it waits in ContentVersion's first query (REST or Bulk; the objects
-        # before it are done, and every describe came in the Composite request before the first object).
+        # before that request are done, and every describe came in the Composite request before the first object).
         job = runtime.start_backup(BackupOptions(), spawn=False)
         hold = {"action": "delay", "seconds": 120, "sobject": "ContentVersion", "path": "/(queryAll|jobs/query)/?$"}
         rule = demo.add_fault(hold)

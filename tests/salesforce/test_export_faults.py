@@ -190,10 +190,11 @@ def test_503_and_429_are_retried_honouring_retry_after(
 
 
 # -- limits: stop cleanly ----------------------------------------------------------------------
-def test_request_limit_exceeded_stops_the_job_cleanly_and_retryably(fake: FakeOrgServer, tmp_path: Path) -> None:
-    fake.add_fault({"action": "rate_limit", "after": 7})
+def test_request_limit_exceeded_stops_the_job_cleanly_and_retryably(tmp_path: Path) -> None:
     run = Run()
-    with pytest.raises(SalesforceLimitError) as caught:
+    with start_fake_org(MINI, page_size=2) as fake, pytest.raises(SalesforceLimitError) as caught:
+        # setup 3, describes 1, the first pages 1, Account's 9 more: Attachment's second page is refused
+        fake.add_fault({"action": "rate_limit", "after": 14})
         export(fake, tmp_path / "b", run=run, api_reserve=0)  # no reserve: Salesforce's own refusal
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED" and caught.value.retryable
     assert "fetches only what is missing" in str(caught.value)
@@ -202,8 +203,9 @@ def test_request_limit_exceeded_stops_the_job_cleanly_and_retryably(fake: FakeOr
 
 
 def test_the_api_reserve_stops_the_job_before_the_org_runs_dry(tmp_path: Path) -> None:
-    org = org_copy(MINI, tmp_path / "org", limits={"DailyApiRequests": {"Max": 1000, "Remaining": 108}})
-    with start_fake_org(org, page_size=7) as fake:
+    # 14 calls above the reserve: setup 3, describes 1, the first pages 1, Account's 9 more; Contact's 2nd is one too many
+    org = org_copy(MINI, tmp_path / "org", limits={"DailyApiRequests": {"Max": 1000, "Remaining": 114}})
+    with start_fake_org(org, page_size=2) as fake:
         with pytest.raises(SalesforceLimitError) as caught:
             export(fake, tmp_path / "b")
         usage = fake.snapshot()["api_usage"]

@@ -35,6 +35,8 @@ class SimulatedOrg:
     """What the exporter asks of an ``OrgClient``, answered from memory; each record costs fake time."""
 
     api_version = "62.0"
+    base_url = "https://simulated.my.salesforce.com/services/data/v62.0/"
+    composite_refused = "simulated: every query goes alone"  # no first pages fetched ahead (firstpages.py)
 
     def __init__(self, records: dict[str, int], clock: FakeClock, seconds_per_record: float) -> None:
         self.records = records
