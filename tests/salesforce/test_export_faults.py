@@ -203,7 +203,7 @@ def test_request_limit_exceeded_stops_the_job_cleanly_and_retryably(tmp_path: Pa
 
 
 def test_the_api_reserve_stops_the_job_before_the_org_runs_dry(tmp_path: Path) -> None:
-    # 14 calls above the reserve: setup 3, describes 1, the first pages 1, Account's 9 more; Contact's 2nd is one too many
+    # 14 calls above the reserve: setup 3, describes 1, first pages 1, Account's 9 more; Contact's 2nd is one too many
     org = org_copy(MINI, tmp_path / "org", limits={"DailyApiRequests": {"Max": 1000, "Remaining": 114}})
     with start_fake_org(org, page_size=2) as fake:
         with pytest.raises(SalesforceLimitError) as caught:
