@@ -69,7 +69,8 @@ def build_org(root: Path, scale: float, cache: Path) -> Path:
 def run_ours(info: dict[str, Any], out: Path, profile: bool) -> int:
     from plugin.config import Credentials, ExportSettings
     from plugin.salesforce.client import OrgClient
-    from plugin.salesforce.export import Exporter, ExportOptions
+    from plugin.salesforce.export import Exporter
+    from plugin.salesforce.options import ExportOptions
 
     creds = Credentials(kind="session", instance_url=info["instance_url"], access_token=info["access_token"])
     client = OrgClient(creds, api_version="62.0", extra_ca=Path(info["ca_bundle"]))

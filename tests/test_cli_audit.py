@@ -19,7 +19,7 @@ from events.codec import encode
 from events.ids import job_stream
 from events.vocabulary import JobCompleted, JobProgress, JobStarted
 from plugin.cli import cli
-from plugin.salesforce.client import org_id_from_token
+from plugin.salesforce.identity import org_id_from_token
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 30.0

@@ -36,7 +36,8 @@ from plugin.jobs import cleanup, control, leases, recovery
 from plugin.jobs.options import BackupOptions
 from plugin.jobs.settings import WORKER_NICENESS, WORKER_START_SECONDS, RuntimeSettings
 from plugin.jobs.state import ACTIVE, read_state, system_event
-from plugin.salesforce.client import OrgClient, org_id_from_token
+from plugin.salesforce.client import OrgClient
+from plugin.salesforce.identity import org_id_from_token
 from plugin.trail import ChainCheck, ChainChecker, events_page
 from projections import BackupEntry, JobStatus, ProjectionStore, requested_status
 

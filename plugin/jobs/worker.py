@@ -52,9 +52,11 @@ from plugin.jobs.state import read_state
 from plugin.log_setup import configure_logging
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import ExportStoppedError, SalesforceError
-from plugin.salesforce.export import Exporter, ExportOptions, Progress
+from plugin.salesforce.export import Exporter
 from plugin.salesforce.manifest import partial_directory, read_manifest
+from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
+from plugin.salesforce.progress import Progress
 from plugin.salesforce.resume import ResumePoint, resume_point
 from plugin.salesforce.window import Window, base_end, choose_window, uncovered
 from projections import ProjectionStore

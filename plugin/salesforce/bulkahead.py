@@ -71,7 +71,7 @@ class BulkAhead:
         following = self.upcoming(name)
         if following is None:
             return
-        left = self.client.api_above_reserve
+        left = self.client.usage.above_reserve
         if left is not None and left <= AHEAD_MARGIN:
             return
         target, soql = following

@@ -62,7 +62,7 @@ class BulkQueryApi:
         }
 
         def post() -> dict[str, Any]:
-            self.client.check_api_reserve()
+            self.client.usage.check_reserve()
             response = self.client.send("POST", "jobs/query", object_name=self.object, json=body)
             return _json(response, "the job creation", self.object)
 
@@ -72,7 +72,7 @@ class BulkQueryApi:
         """GET jobs/query/<id>: the job's state (each poll is one API call)."""
 
         def get() -> dict[str, Any]:
-            self.client.check_api_reserve()
+            self.client.usage.check_reserve()
             response = self.client.send("GET", f"jobs/query/{job_id}", object_name=self.object)
             return _json(response, "a job poll", self.object)
 
@@ -96,7 +96,7 @@ class BulkQueryApi:
         Raises:
             SalesforceDataError: the answer lacks Sforce-NumberOfRecords.
         """
-        self.client.check_api_reserve()
+        self.client.usage.check_reserve()
         response = self.client.send(
             "GET",
             f"jobs/query/{job_id}/results",

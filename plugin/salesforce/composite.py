@@ -8,7 +8,7 @@ gets is what ``OrgClient.describe`` would have given it:
 - a subresponse 2xx: the describe, its bytes cut out of the answer as Salesforce sent them
   (``rawjson.py``), checked as ``describe`` checks it;
 - a subresponse error: the error the direct call raises for that status and body (translated by
-  ``client.translate_errors``, the one place errors are mapped); a 5xx, 420 or 429 subresponse,
+  ``translate.translate_errors``, the one place errors are mapped); a 5xx, 420 or 429 subresponse,
   which the direct call would have retried, is described directly (retries included);
 - a 401 subresponse: the session expired; logged in again (when the credentials allow) and the
   whole composite sent again, as ``with_session_retry`` does for any call.
@@ -36,10 +36,11 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from plugin.salesforce.client import RawBody, translate_errors
+from plugin.salesforce.client import RawBody
 from plugin.salesforce.errors import SalesforceApiError, SalesforceDataError, SalesforceError
 from plugin.salesforce.rawjson import entries_with_raw
 from plugin.salesforce.session import retry_posts
+from plugin.salesforce.translate import translate_errors
 
 if TYPE_CHECKING:
     from plugin.salesforce.client import OrgClient
@@ -131,7 +132,7 @@ def send_gets(client: OrgClient, gets: Mapping[str, Subrequest]) -> dict[str, Su
     body = json.dumps({"allOrNone": False, "compositeRequest": subrequests})
 
     def send() -> dict[str, Subresponse]:
-        client.check_api_reserve()
+        client.usage.check_reserve()
         response = client.send("POST", url, object_name=names[0], headers=dict(client.sf.headers), data=body)
         answers = _parse(response.content, refs)
         expired = next((a for a in answers.values() if a.status == 401), None)

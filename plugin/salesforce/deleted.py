@@ -8,6 +8,7 @@ for 15 days at most: when it starts after the window, the manifest says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,24 @@ def capture_deleted(
             "unless their rows are still in the recycle bin (then they are in the CSV)"
         )
     return entry, sink.rows
+
+
+def capture_window(
+    client: OrgClient,
+    names: Iterable[str],
+    replicateable: frozenset[str],
+    *,
+    since: str,
+    end: str,
+    data_dir: Path,
+    compress: bool,
+) -> dict[str, dict[str, Any]]:
+    """Each object's ``deleted`` manifest entry for the window, in order: captured from the delete
+    log when it is replicateable, else why not."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if name not in replicateable:
+            found[name] = {"status": "not captured", "reason": NOT_REPLICATEABLE}
+            continue
+        found[name], _ = capture_deleted(client, name, since=since, end=end, data_dir=data_dir, compress=compress)
+    return found

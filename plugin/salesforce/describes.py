@@ -11,6 +11,7 @@ fails at its own turn, with the error its own describe call would have raised, a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from plugin.salesforce.client import RawBody
@@ -21,7 +22,8 @@ from plugin.salesforce.errors import SalesforceError
 class Describing(Protocol):
     """What this needs of an ``OrgClient``."""
 
-    api_calls: int
+    @property
+    def api_calls(self) -> int: ...
 
     def describe_many(self, names: Sequence[str]) -> Mapping[str, RawBody | SalesforceError]: ...
 
@@ -73,3 +75,11 @@ class PlannedDescribes:
             self.calls += self._client.api_calls - before
             self.batches += 1
         self._ready.update(found)
+
+
+def save_describe(path: Path, describe: RawBody) -> None:
+    """Describes are saved exactly as Salesforce sent them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(describe.raw)
+    tmp.replace(path)

@@ -1,5 +1,5 @@
 """Errors of the Salesforce side, translated from simple-salesforce and requests in one place
-(``plugin.salesforce.client.translate_errors``).
+(``plugin.salesforce.translate.translate_errors``).
 
     PluginError
     └── SalesforceError             .code, .retryable, .object_name
@@ -8,7 +8,9 @@
         │   ├── SalesforceNotFoundError   HTTP 404: no such record, body or resource
         │   └── SalesforceLimitError      daily API requests used up, or down to the reserve (retryable)
         ├── SalesforceNetworkError  timeouts, dropped connections, TLS failures (retryable)
-        └── SalesforceDataError     a body or file that does not match what Salesforce promised
+        ├── SalesforceDataError     a body or file that does not match what Salesforce promised
+        ├── ExportFailedError       files or objects could not be exported (the backup is incomplete)
+        └── ExportStoppedError      the caller asked the export to stop (a cancel, a lost lease)
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class SalesforceNetworkError(SalesforceError):
 
 class SalesforceDataError(SalesforceError):
     """The org sent something inconsistent (a short file, a missing field)."""
+
+
+class ExportFailedError(SalesforceError):
+    """Files or objects could not be exported; the backup would be incomplete."""
 
 
 class ExportStoppedError(SalesforceError):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from plugin.salesforce.client import OrgClient
+from plugin.salesforce.client import OrgClient, RawBody
 from plugin.salesforce.csvout import CsvSink
+from plugin.salesforce.describes import save_describe
 from plugin.salesforce.files import RECORD_ID
-from plugin.salesforce.plan import LINK_SOURCES, LINKED_OBJECTS, FieldPlan, build_soql
+from plugin.salesforce.plan import LINK_SOURCES, LINKED_OBJECTS, FieldPlan, build_soql, plan_fields
 
 # 200 quoted 18-character ids keep the URL (~6 KB encoded, with the field list) far below
 # Salesforce's 16 KB request-line limit, and match what other Salesforce exporters use.
@@ -87,6 +89,47 @@ def export_linked(
                 result.links.setdefault(parent, []).append(entity)
             on_record()
     return result
+
+
+def export_linked_object(
+    client: OrgClient,
+    name: str,
+    describe: RawBody,
+    partial_dir: Path,
+    *,
+    compress: bool,
+    available: Iterable[str],
+    objects_filter: Iterable[str],
+    windowed: bool,
+    on_record: Callable[[], None],
+) -> tuple[dict[str, Any], LinkedExport]:
+    """A linked object in the backup (its describe and ``data/<Object>.csv``): its manifest entry,
+    and the links ``files/index.csv`` needs. The entry's ``api_calls`` leave the describe out."""
+    calls = client.api_calls
+    save_describe(partial_dir / "describe" / f"{name}.json", describe)
+    plan = plan_fields(describe.data)
+    sink = CsvSink(partial_dir / "data" / f"{name}.csv", plan.columns, compress=compress)
+    try:
+        result = export_linked(client, plan, sink, available=available, on_record=on_record)
+    except BaseException:
+        sink.abort()
+        raise
+    sha = sink.close()
+    entry = {
+        "status": "exported",
+        "records": sink.rows,
+        "deleted_records": result.deleted,
+        "fields": len(plan.columns),
+        "method": "rest",
+        "query": "queryAll",
+        "file": str(sink.path.relative_to(partial_dir)),
+        "sha256": sha,
+        "bytes": sink.path.stat().st_size,
+        "compression": "gzip" if compress else None,
+        "api_calls": client.api_calls - calls,
+        **manifest_entry(result, plan, objects_filter=objects_filter, windowed=windowed),
+    }
+    return entry, result
 
 
 def manifest_entry(

@@ -31,6 +31,22 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def publish(partial: Path, final: Path) -> None:
+    """Rename a complete ``.partial`` folder to its final name: what makes it a backup. Its entries
+    are synced before the rename, and the rename itself after."""
+    _fsync_dir(partial)
+    os.rename(partial, final)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_manifest(directory: Path) -> dict[str, Any] | None:
     path = directory / MANIFEST_NAME
     try:

@@ -18,7 +18,7 @@ import structlog
 from plugin.config import ExportSettings
 from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient, RawBody
-from plugin.salesforce.describes import PlannedDescribes
+from plugin.salesforce.describes import PlannedDescribes, save_describe
 from plugin.salesforce.errors import SalesforceError
 from plugin.salesforce.firstpages import PAGE_ROWS, FirstPages
 from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
@@ -43,14 +43,6 @@ def record_counts(client: OrgClient, names: Sequence[str]) -> dict[str, int] | N
             raise
         log.warning("record counts unavailable; sizing every object as unknown", error=str(e))
         return None
-
-
-def _write_bytes(path: Path, body: bytes) -> None:
-    """Describes are saved exactly as Salesforce sent them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)
 
 
 class ObjectExporter:
@@ -148,7 +140,7 @@ class ObjectExporter:
         return soql_for(self.name, chunks[0], where=self._where(plan)) if len(chunks) == 1 else None
 
     def _export(self, body: RawBody, own_calls: Callable[[], int]) -> dict[str, Any]:
-        _write_bytes(self.describe_path, body.raw)
+        save_describe(self.describe_path, body)
         self._describe = body.data
         plan = self.plan
         refused = bulk_refusal(plan, body.data)

@@ -16,7 +16,8 @@ from plugin.jobs import leases, recovery
 from plugin.jobs.settings import RuntimeSettings
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import ExportStoppedError
-from plugin.salesforce.export import Exporter, ExportOptions
+from plugin.salesforce.export import Exporter
+from plugin.salesforce.options import ExportOptions
 from tests.jobs.support import (
     HOLD_CONTACT,
     ended,

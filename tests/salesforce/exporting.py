@@ -13,9 +13,12 @@ from typing import Any
 
 from plugin.config import Credentials, ExportSettings
 from plugin.fakeorg import FakeOrgServer
-from plugin.salesforce.client import OrgClient, RetryPolicy
-from plugin.salesforce.export import Exporter, ExportOptions, ExportResult, Progress
+from plugin.salesforce.client import OrgClient
+from plugin.salesforce.connect import RetryPolicy
+from plugin.salesforce.export import Exporter, ExportResult
+from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import ObjectSelection
+from plugin.salesforce.progress import Progress
 from plugin.salesforce.resume import ResumePoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,10 @@ from typing import Any
 
 from plugin.config import Credentials
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.export import Exporter, ExportOptions, ExportResult, Progress
+from plugin.salesforce.export import Exporter, ExportResult
+from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import ObjectSelection
+from plugin.salesforce.progress import Progress
 
 
 def session_credentials(fake: Any) -> Credentials:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from plugin.salesforce import download
-from plugin.salesforce.errors import SalesforceAuthError
-from plugin.salesforce.export import ExportFailedError
+from plugin.salesforce.errors import ExportFailedError, SalesforceAuthError
 from tests.conftest import DEMO_ORG
 from tests.orgdata import blobs
 from tests.salesforce.exports import export, index_rows, password_credentials

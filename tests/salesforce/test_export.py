@@ -13,8 +13,11 @@ import pytest
 
 from plugin.config import Credentials
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.export import Exporter, ExportFailedError, ExportOptions, ExportResult, Progress
+from plugin.salesforce.errors import ExportFailedError
+from plugin.salesforce.export import Exporter, ExportResult
+from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import ObjectSelection, UnknownObjectsError
+from plugin.salesforce.progress import Progress
 from tests.orgdata import expected_cell, load_objects
 
 MINI = Path(__file__).resolve().parents[1] / "fakeorg" / "orgs" / "mini"

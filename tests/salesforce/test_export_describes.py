@@ -13,7 +13,9 @@ from plugin.config import ExportSettings
 from plugin.fakeorg import FakeOrgServer, start_fake_org
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.errors import ExportStoppedError
-from plugin.salesforce.export import Exporter, ExportOptions, Progress
+from plugin.salesforce.export import Exporter
+from plugin.salesforce.options import ExportOptions
+from plugin.salesforce.progress import Progress
 from tests.salesforce.exporting import DEMO, FAST_RETRY, NO_FILES, export, session_credentials
 from tests.salesforce.test_composite import THINGS, wide_org
 

@@ -16,8 +16,7 @@ import pytest
 from plugin.config import ExportSettings
 from plugin.fakeorg import FakeOrgServer, start_fake_org
 from plugin.fakeorg.bulk import BulkJob
-from plugin.salesforce.errors import SalesforceAuthError, SalesforceLimitError
-from plugin.salesforce.export import ExportFailedError
+from plugin.salesforce.errors import ExportFailedError, SalesforceAuthError, SalesforceLimitError
 from plugin.salesforce.manifest import read_manifest
 from tests.fakeorg.genorg import MINI
 from tests.salesforce.exporting import (

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from plugin.config import Credentials
-from plugin.salesforce.client import OrgClient, RetryPolicy
+from plugin.salesforce.client import OrgClient
+from plugin.salesforce.connect import RetryPolicy
 from plugin.salesforce.errors import SalesforceNetworkError
 
 

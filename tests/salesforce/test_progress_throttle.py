@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from plugin.config import ExportSettings
-from plugin.salesforce.client import OrgIdentity, RawBody
-from plugin.salesforce.export import PROGRESS_INTERVAL, Exporter, ExportOptions, Progress
+from plugin.salesforce.client import RawBody
+from plugin.salesforce.export import Exporter
+from plugin.salesforce.identity import OrgIdentity
+from plugin.salesforce.options import ExportOptions
+from plugin.salesforce.progress import PROGRESS_INTERVAL, Progress
 
 SECONDS_PER_RECORD = 0.0005  # 2,000 records a second
 PAGE = 2000
