@@ -147,7 +147,7 @@ class Exporter:
             {"object": n, "code": entries[n]["error"]["code"], "message": entries[n]["error"]["message"]}
             for n in failed
         ] + body_errors(report.failures)
-        refuse_failed_bodies(report, len(tasks), errors)
+        refuse_failed_bodies(report, len(tasks))
 
         self.progress.writing_manifest(total, len(tasks))
         duration = time.monotonic() - started

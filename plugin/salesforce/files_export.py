@@ -70,8 +70,8 @@ def body_errors(failures: list[tuple[FileTask, SalesforceError]]) -> list[dict[s
     ]
 
 
-def refuse_failed_bodies(report: DownloadReport, tasks: int, errors: list[dict[str, Any]]) -> None:
-    """Stop the backup when a body failed; the message shows the first three of ``errors``.
+def refuse_failed_bodies(report: DownloadReport, tasks: int) -> None:
+    """Stop the backup when a body failed; the message shows the first three that did.
 
     Raises:
         SalesforceAuthError: a body failed for the session; it says how to get one that lasts.
@@ -82,7 +82,9 @@ def refuse_failed_bodies(report: DownloadReport, tasks: int, errors: list[dict[s
     if auth is not None:
         raise auth  # says how to get a session that lasts (or that the login was refused)
     if failures:
-        shown = "; ".join(f"{e['object']} {e['record_id']}: {e['code']}: {e['message']}" for e in errors[:3])
+        shown = "; ".join(
+            f"{e['object']} {e['record_id']}: {e['code']}: {e['message']}" for e in body_errors(failures[:3])
+        )
         raise ExportFailedError(
             f"{len(failures)} of {tasks} file bodies could not be downloaded ({shown}). "
             "None of them was kept as good. The partial backup was kept; start the backup again to retry.",

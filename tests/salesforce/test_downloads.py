@@ -133,3 +133,17 @@ def test_parallel_downloads_bounds_the_bodies_in_flight(demo: Any, tmp_path: Pat
     assert len(blob_requests(demo, "Document")) == 10  # 9 bodies and the URL document's (404)
     assert demo.snapshot()["in_flight"]["blobs"] == {"now": 0, "max": parallel}
     assert run.manifest["options"]["parallel_downloads"] == parallel
+
+
+def test_a_failed_object_beside_a_failed_body_still_gives_files_failed_naming_the_body(
+    demo: Any, tmp_path: Path
+) -> None:
+    """The message lists the bodies that failed; an object's failure (no record id) listed first in
+    the manifest's errors once made it a KeyError instead."""
+    short = {"action": "respond", "status": 200, "body": "short", "content_type": "application/octetstream"}
+    demo.add_fault({**short, "path": f"/Attachment/{INVOICE}/Body", "times": 10})
+    demo.add_fault({"action": "respond", "status": 500, "sobject": "Document", "path": "query", "times": 50})
+    with pytest.raises(ExportFailedError, match="FILE_SIZE_MISMATCH") as info:
+        export(demo, tmp_path / "b", backup_type="files_only", objects_filter=("Attachment", "Document"))
+    assert info.value.code == "FILES_FAILED"
+    assert f"Attachment {INVOICE}: FILE_SIZE_MISMATCH" in str(info.value)
