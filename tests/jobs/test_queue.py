@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plugin.jobs import leases
-from plugin.jobs.runtime import JobRuntime
+from plugin.jobs.runtime import BackupStart, JobRuntime
 from tests.jobs.support import HOLD_CONTACT, ended, fake_org, held, history, options, runtime, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -150,7 +150,8 @@ def test_a_request_is_answered_without_a_sync_and_a_workers_outcome_is_synced(ho
 
 
 def test_a_requests_answer_is_the_status_the_projections_hold(home: Path) -> None:
-    """The request's commit brings the projections up to date; its answer is that status, folded, not read."""
+    """The request leaves its one event for the projections to fold later (off the answer's path); its
+    answer is the status they then hold, folded from that event, not read."""
     from events import EventLog
     from plugin import config
 
@@ -163,6 +164,29 @@ def test_a_requests_answer_is_the_status_the_projections_hold(home: Path) -> Non
             after_commit = statements[statements.index("COMMIT") + 1 :]
             assert after_commit == []  # no read of what it just wrote
             assert start.attempt == 1 and start.job.status == "requested" and start.job.version == 1
-            assert rt.store.catch_up() == 0  # the commit held the projections' rows: nothing to do
+            assert not [s for s in statements if s.startswith(("INSERT INTO job_status", "INSERT INTO projection_"))]
+            assert rt.catch_up() == 1  # the request's event, folded now
             assert start.job == rt.job(start.job.job_id)
+        rt.close()
+
+
+def test_the_worker_starter_folds_the_request_before_it_starts_the_worker(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin.mcp.starter import WorkerStarter
+
+    with fake_org() as fake:
+        rt = JobRuntime(home, env=runtime(home, fake).env)
+        started: list[tuple[str, int]] = []
+
+        def start_worker(start: BackupStart) -> None:
+            assert rt.store.catch_up() == 0  # already folded, by the starter, before this
+            started.append((start.job.job_id, start.attempt or 0))
+
+        monkeypatch.setattr(rt, "start_worker", start_worker)
+        start = rt.request_backup(options(home, objects_filter=["Lead"]))
+        starter = WorkerStarter(delay=0)
+        starter.submit(rt, start)
+        starter.close()
+        assert started == [(start.job.job_id, 1)]
         rt.close()
