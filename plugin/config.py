@@ -61,10 +61,16 @@ def ca_bundle(env: Mapping[str, str] | None = None) -> Path | None:
     raw = env.get("SFBACKUP_CA_BUNDLE")
     if not raw:
         return None
-    path = Path(raw).expanduser()
+    path = _expanded(raw, os.environ.get("HOME"))
     if not os.path.isfile(path):  # checked at every call: the file may have gone since
         raise ConfigError(f"SFBACKUP_CA_BUNDLE={raw} is not a file; point it at a PEM CA certificate.")
     return path
+
+
+@functools.lru_cache(maxsize=16)
+def _expanded(raw: str, home: str | None) -> Path:
+    """``raw`` with ``~`` expanded (by ``home``, what expanduser reads): a request asks every time."""
+    return Path(raw).expanduser()
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,12 @@ def test_a_ca_bundle_removed_after_a_request_is_refused_at_the_next(home: Path) 
     bundle.unlink()
     with pytest.raises(ConfigError, match=r"SFBACKUP_CA_BUNDLE=.*ca\.pem is not a file"):
         ca_bundle(env)
+
+
+def test_a_ca_bundle_under_the_home_folder_follows_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~`` is expanded by the HOME of the moment (the expansion is remembered per HOME)."""
+    for user_home in (home / "a", home / "b"):
+        user_home.mkdir()
+        (user_home / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+        monkeypatch.setenv("HOME", str(user_home))
+        assert ca_bundle({"SFBACKUP_CA_BUNDLE": "~/ca.pem"}) == user_home / "ca.pem"

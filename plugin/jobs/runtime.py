@@ -108,6 +108,9 @@ class JobRuntime:
     ) -> None:
         """``log`` shares a connection the caller already opened (and closes): a worker's own."""
         self.home = home
+        # Resolved once: a request records its folder under the real path this runtime started with,
+        # so a symlink put on the way later is one the worker's recheck refuses, not one that is followed.
+        self._backups = backups_root(home.resolve())
         self.env = dict(os.environ if env is None else env)
         self.settings = settings or RuntimeSettings.from_env(self.env)
         self._owns_log = log is None
@@ -202,8 +205,9 @@ class JobRuntime:
         config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
         org_id = self.resolve_org_id(credentials, api_version)
         job_id = new_job_id()
-        # Resolved now, so the worker can tell a symlink put on the way later (options.recheck_backup_directory).
-        root = Path(options.output_directory) if options.output_directory else backups_root(self.home.resolve())
+        # Resolved (the home at start), so the worker can tell a symlink put on the way later
+        # (options.recheck_backup_directory).
+        root = Path(options.output_directory) if options.output_directory else self._backups
         directory = root / org_id / f"{folder_stamp(datetime.now(UTC))}-{job_id}"
         payload = JobRequested(
             job_id=job_id,

@@ -190,3 +190,21 @@ def test_the_worker_starter_folds_the_request_before_it_starts_the_worker(
         starter.close()
         assert started == [(start.job.job_id, 1)]
         rt.close()
+
+
+def test_backups_go_under_the_home_resolved_when_the_runtime_started(tmp_path: Path) -> None:
+    """A home reached through a symlink is resolved once: a link repointed later is not followed (the
+    worker's recheck would refuse a link put on the way of the recorded folder)."""
+    first, second, link = tmp_path / "first", tmp_path / "second", tmp_path / "home"
+    first.mkdir()
+    second.mkdir()
+    link.symlink_to(first)
+    with fake_org() as fake:
+        rt = runtime(link, fake)
+        try:
+            link.unlink()
+            link.symlink_to(second)
+            start = rt.request_backup(options(link, objects_filter=["Lead"]))
+            assert Path(start.job.backup_directory or "").is_relative_to(first / "backups")
+        finally:
+            rt.close()
