@@ -10,7 +10,7 @@ the objects an earlier attempt finished, taken as they are instead of exported a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,36 +97,36 @@ class PlannedObjects:
                 },
             )
 
-    def _upcoming(self, name: str) -> tuple[str, str] | None:
-        """The object after ``name`` and its Bulk query, when a job may be created for it ahead:
-        it goes through Bulk, its describe is here already, a resume does not reuse it."""
+    def _ahead_of(self, name: str, window: int) -> Iterator[tuple[ObjectExporter, Mapping[str, Any]]]:
+        """The objects among the ``window`` after ``name`` that may be fetched for ahead, with their
+        describes: not linked (ContentDocumentLink is read by Id filters), not reused by a resume, and
+        described already (the describes come 25 at a time, at the first object's turn)."""
         position = self._order.index(name) + 1 if name in self._order else len(self._order)
-        if position >= len(self._order):
-            return None
-        following = self._order[position]
-        if following in LINKED_OBJECTS or self._reusable_entry(following) is not None:
-            return None
-        describe = self.describes.peek(following)
-        if describe is None:
-            return None
-        soql = self._object_exporter(following, 0, 0).bulk_query(describe.data)
-        return None if soql is None else (following, soql)
-
-    def _upcoming_small(self, name: str) -> list[tuple[str, str]]:
-        """Objects after ``name`` whose first REST query may ride along in its composite request, with
-        that query: among the next ``LOOKAHEAD`` (whose describes are here by then), not reused by a
-        resume, not linked (ContentDocumentLink is read by Id filters), small (``rest_query``)."""
-        position = self._order.index(name) + 1 if name in self._order else len(self._order)
-        found: list[tuple[str, str]] = []
-        for following in self._order[position : position + LOOKAHEAD]:
-            if len(found) == MAX_QUERIES - 1:
-                break
+        for following in self._order[position : position + window]:
             if following in LINKED_OBJECTS or self._reusable_entry(following) is not None:
                 continue
             describe = self.describes.peek(following)
-            soql = None if describe is None else self._object_exporter(following, 0, 0).rest_query(describe.data)
+            if describe is not None:
+                yield self._object_exporter(following, 0, 0), describe.data
+
+    def _upcoming(self, name: str) -> tuple[str, str] | None:
+        """The object right after ``name`` and its Bulk query, when a job may be created for it ahead
+        (``_ahead_of``) and it goes through Bulk."""
+        for exporter, describe in self._ahead_of(name, 1):
+            soql = exporter.bulk_query(describe)
+            return None if soql is None else (exporter.name, soql)
+        return None
+
+    def _upcoming_small(self, name: str) -> list[tuple[str, str]]:
+        """Up to four objects among the ``LOOKAHEAD`` after ``name`` whose first REST query may ride
+        along in its composite request (``_ahead_of``, and small: ``rest_query``), with that query."""
+        found: list[tuple[str, str]] = []
+        for exporter, describe in self._ahead_of(name, LOOKAHEAD):
+            soql = exporter.rest_query(describe)
             if soql is not None:
-                found.append((following, soql))
+                found.append((exporter.name, soql))
+                if len(found) == MAX_QUERIES - 1:
+                    break
         return found
 
     def _reusable_entry(self, name: str) -> dict[str, Any] | None:
