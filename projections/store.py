@@ -186,12 +186,14 @@ class ProjectionStore:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def catch_up(self) -> int:
+    def catch_up(self, *, durable: bool = True) -> int:
         """Apply events after the checkpoint in batches of 500; return how many were applied.
 
         Each batch is one transaction holding the rows and the checkpoint, so a crash between
         batches loses nothing and applies nothing twice. A checkpoint from another projection
-        version triggers a rebuild.
+        version triggers a rebuild. ``durable=False`` commits without the sync: a power cut may
+        then take the fold back with its checkpoint (never one without the other), and the next
+        catch-up folds those events again.
 
         Raises:
             PoisonEventError: an event cannot be applied (the projection stays before it).
@@ -206,7 +208,7 @@ class ProjectionStore:
         applied = 0
         done = False
         while not done:
-            with _collector_paused(), self._log.write_transaction() as tx:
+            with _collector_paused(), self._log.write_transaction(durable=durable) as tx:
                 position = self._checked_position(tx)
                 if position is None:
                     applied += self._rebuild_in(tx)

@@ -138,9 +138,14 @@ class JobRuntime:
         return status
 
     def catch_up(self) -> int:
-        """Fold what the projections do not hold yet (a request leaves its event to this); the events applied."""
+        """Fold what the projections do not hold yet (a request leaves its event to this); the events applied.
+
+        Committed without the sync, as the request itself is: the fold is derived from the events and
+        is made again after a power cut, and a sync here would hold the log's lock (and the next
+        request) for the length of an ``fsync``.
+        """
         with self._lock:
-            return self.store.catch_up()
+            return self.store.catch_up(durable=False)
 
     def jobs(self, *, limit: int = 20, offset: int = 0) -> tuple[list[JobStatus], int]:
         with self._lock:

@@ -1,7 +1,7 @@
 """``WorkerStarter``: starts new jobs' workers just after their answers leave, from one thread.
 
 ``job.requested`` and the slot's claim are committed before the answer, so the job exists either
-way; what moves off the answer's path is the projections' fold of the request (a synced write) and
+way; what moves off the answer's path is the projections' fold of the request and
 the process start (log file, ``Popen``'s Python code holding
 the GIL for up to a switch interval, the reaper thread) and the new process's imports competing for
 the CPU while the answer is written: the start waits ``SPAWN_AFTER`` (measured, a spawn beside the

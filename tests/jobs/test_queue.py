@@ -173,10 +173,16 @@ def test_a_requests_answer_is_the_status_the_projections_hold(home: Path) -> Non
 def test_the_worker_starter_folds_the_request_before_it_starts_the_worker(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without a sync: the fold is derived (made again after a power cut), and an fsync would hold the
+    log, and the next request, for its length."""
+    from events import EventLog
+    from plugin import config
     from plugin.mcp.starter import WorkerStarter
+    from tests.events.test_durability import _setting_at_each_commit
 
-    with fake_org() as fake:
-        rt = JobRuntime(home, env=runtime(home, fake).env)
+    statements: list[str] = []
+    with fake_org() as fake, EventLog.open(config.events_path(home), tracer=statements.append) as shared:
+        rt = JobRuntime(home, env=runtime(home, fake).env, log=shared)
         started: list[tuple[str, int]] = []
 
         def start_worker(start: BackupStart) -> None:
@@ -184,11 +190,14 @@ def test_the_worker_starter_folds_the_request_before_it_starts_the_worker(
             started.append((start.job.job_id, start.attempt or 0))
 
         monkeypatch.setattr(rt, "start_worker", start_worker)
+        statements.clear()
         start = rt.request_backup(options(home, objects_filter=["Lead"]))
         starter = WorkerStarter(delay=0)
         starter.submit(rt, start)
         starter.close()
         assert started == [(start.job.job_id, 1)]
+        assert _setting_at_each_commit(statements) == ["NORMAL", "NORMAL"]  # the request's, then the fold's
+        assert any(s.startswith("INSERT INTO job_status") for s in statements)
         rt.close()
 
 
