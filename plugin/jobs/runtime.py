@@ -289,8 +289,10 @@ class JobRuntime:
         """Give free worker slots to queued jobs, oldest first, and start their workers."""
         claimed: list[tuple[str, int]] = []
         with self._lock:
-            # A cheap look first: servers call this every second, and nearly always nothing waits.
-            queued = self.store.find_jobs(statuses=("requested",), limit=1000, catch_up=False)
+            # A cheap look first: servers call this every second, and nearly always nothing waits. It
+            # catches up (a stamp check when nothing changed): a request leaves its event unfolded, so
+            # a job queued since the last read is in no projection row yet.
+            queued = self.store.find_jobs(statuses=("requested",), limit=1000)
             waiting = [j for j in queued if not j.cancel_requested]
             if all(leases.get(self.log, j.job_id) is not None for j in waiting):
                 return []

@@ -163,7 +163,10 @@ class OrgClient(OrgConnection):
                 response = self.send("GET", resource, object_name=object_name, headers=options, params={"q": soql})
             else:
                 response = self.send("GET", str(next_url), object_name=object_name, headers=options)
-            return json.loads(response.content, parse_float=NumberLiteral, parse_int=NumberLiteral)
+            try:
+                return json.loads(response.content, parse_float=NumberLiteral, parse_int=NumberLiteral)
+            except ValueError:  # a 200 that is no JSON (a proxy's HTML page): as a page without records
+                return None
 
         page = self.with_retries(fetch, object_name=object_name)
         if not isinstance(page, dict) or not isinstance(page.get("records"), list):

@@ -54,6 +54,23 @@ def test_housekeeping_starts_queued_jobs_when_a_slot_frees(home: Path) -> None:
         rt.close()
 
 
+def test_the_round_that_frees_a_slot_starts_a_job_queued_since_the_last_read(home: Path) -> None:
+    """A request leaves its event unfolded (a queued job's to the next read): the housekeeping round
+    that frees a slot still finds it waiting, with no read of the projections in between."""
+    with fake_org() as fake:
+        rt = runtime(home, fake, SFBACKUP_MAX_WORKERS="1")
+        stuck = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Custom__c"]))
+        waiting = rt.request_backup(options(home, backup_type="incremental", objects_filter=["Lead"]))
+        assert stuck.attempt == 1 and waiting.attempt is None
+        with rt.log.write_transaction() as tx:  # the claimed slot's worker never came
+            tx.execute("UPDATE job_leases SET lease_until = 0 WHERE job_id = ?", (stuck.job.job_id,))
+        done = rt.housekeeping()
+        assert done["reaped"] == [stuck.job.job_id] and done["started"] == [waiting.job.job_id]
+        wait_until(lambda: ended(rt, waiting.job.job_id), what="the queued job to end")
+        assert rt.job(waiting.job.job_id).status == "completed"
+        rt.close()
+
+
 def test_one_full_backup_per_org_a_second_request_returns_the_running_job(home: Path) -> None:
     with fake_org() as fake:
         hold = fake.add_fault(HOLD_CONTACT)

@@ -10,7 +10,9 @@ import pytest
 
 from plugin.fakeorg import FakeOrgServer, start_fake_org
 from plugin.salesforce.client import OrgClient
+from plugin.salesforce.errors import ExportFailedError
 from plugin.salesforce.firstpages import FRESH_FOR, FirstPages
+from plugin.salesforce.manifest import read_manifest
 from tests.salesforce.exporting import DEMO, FAST_RETRY, NO_FILES, REPO, REST_ONLY, export, session_credentials
 
 REFUSALS = REPO / "fixtures" / "orgs" / "refusals"
@@ -106,3 +108,27 @@ def test_a_waiting_page_with_more_to_follow_is_fetched_again_once_its_cursor_may
             assert pages.take("Account", "SELECT Id, Name FROM Account") is None  # only for the very SOQL sent
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("composite", [True, False], ids=["rode-along", "alone"])
+def test_a_query_page_that_is_not_json_fails_its_object_the_same_way_whether_it_rode_along_or_not(
+    composite: bool, tmp_path: Path
+) -> None:
+    """A 200 whose body is an HTML page (a proxy's, a login form's): the object fails, the others are exported."""
+    html = {"action": "respond", "status": 200, "body": "<html>Sign in</html>", "content_type": "text/html"}
+    with start_fake_org(DEMO, page_size=250) as fake:
+        if not composite:
+            fake.add_fault(NO_COMPOSITE)
+        fake.add_fault({**html, "sobject": "Case", "path": "queryAll", "times": 1})
+        with pytest.raises(ExportFailedError) as caught:
+            export(fake, tmp_path / "b", settings=REST_ONLY, **NO_FILES)
+        asked = [e.composite for e in fake.request_log if e.sobject == "Case" and "queryAll" in e.path]
+    assert asked == [composite]  # the page came in Account's composite request, or alone
+    assert caught.value.code == "OBJECTS_FAILED"
+    manifest = read_manifest(tmp_path / "b.partial")
+    assert manifest is not None and manifest["errors"] == [
+        {"object": "Case", "code": "SALESFORCE_ERROR", "message": "A query page has no records list."}
+    ]
+    assert {n for n, e in manifest["objects"].items() if e["status"] == "exported"} == {
+        "Account", "Contact", "Custom__c", "Lead", "Opportunity", "Organization"
+    }  # fmt: skip
