@@ -66,3 +66,9 @@ class ExportFailedError(SalesforceError):
 class ExportStoppedError(SalesforceError):
     """The caller's ``should_stop`` said stop (a cancel, a lost lease): the export ends at once and
     leaves the partial folder as it is (a newer attempt may be writing it)."""
+
+
+def stops_job(error: BaseException) -> bool:
+    """Errors after which no other object can be exported either: stop (retryable, resume later), and
+    touch nothing on the way out (a stop asked for by a cancel or a lost lease included)."""
+    return isinstance(error, SalesforceLimitError | SalesforceAuthError | SalesforceNetworkError | ExportStoppedError)

@@ -21,7 +21,13 @@ What an object gets is what its direct query would have given it, or it queries 
   ``FRESH_FOR`` is queried again (Salesforce drops a query cursor after 15 idle minutes).
 
 The composite is the API call of the object whose turn sent it (its manifest entry counts it);
-the objects that rode along used none for their first page.
+the objects that rode along used none for their first page. A refusal that stops the job anyway
+(``errors.stops_job``: the limit, the session, the network, a stop) is raised there and then.
+
+Open query cursors: a waiting page with more to follow keeps its cursor open, and Salesforce keeps
+a user's ten most recent, so a backup holds up to five where it held one; only objects recordCount
+does not size can have more than one page here. A cursor Salesforce dropped all the same is an
+INVALID_QUERY_LOCATOR, and that object starts over once (``records.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import structlog
 
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.composite import Subrequest, error_of, send_gets, transient
-from plugin.salesforce.errors import SalesforceDataError, SalesforceError
+from plugin.salesforce.errors import SalesforceDataError, SalesforceError, stops_job
 from plugin.salesforce.literal import NumberLiteral
 
 MAX_QUERIES = 5  # Salesforce: query subrequests in one composite request
@@ -71,7 +77,7 @@ class FirstPages:
         self.clock = clock
         self._waiting: dict[str, _Waiting] = {}
         self._asked: set[str] = set()  # objects whose query went into a composite already (once each)
-        self.composites = 0  # composite requests sent (the manifest's breakdown)
+        self.composites = 0  # composite requests sent (for tests and logs)
         self.served = 0  # first pages handed out from them
 
     def take(self, name: str, soql: str) -> dict[str, Any] | None:
@@ -112,9 +118,11 @@ class FirstPages:
         urls = {other: self._url(other_soql) for other, other_soql in group}
         try:
             answers = send_gets(self.client, {other: Subrequest(url, BATCH_SIZE) for other, url in urls.items()})
-        except SalesforceError as e:  # each object queries directly, and meets the error there if it stays
+        except SalesforceError as e:
+            if stops_job(e):  # a limit, the session, the network, a stop: at this object's turn, as alone
+                raise
             log.warning("first pages: the composite request failed; querying one object at a time", error=str(e))
-            return None
+            return None  # each object queries alone, and meets the error there if it stays
         if answers is None:
             return None
         self.composites += 1

@@ -18,13 +18,14 @@ from plugin.config import ExportSettings
 from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.describes import PlannedDescribes
+from plugin.salesforce.errors import SalesforceError, stops_job
 from plugin.salesforce.files import FileTask, tasks_for
 from plugin.salesforce.firstpages import MAX_QUERIES, FirstPages
 from plugin.salesforce.links import LinkedExport, export_linked_object
 from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import FILE_OBJECTS, LINKED_OBJECTS, record_conditions
 from plugin.salesforce.progress import ProgressReporter
-from plugin.salesforce.records_export import ObjectExporter
+from plugin.salesforce.records_export import ObjectExporter, describe_failed
 from plugin.salesforce.resume import ResumePoint, reusable_entry
 
 LOOKAHEAD = 25  # objects after the current one looked at for first pages to fetch along (a describe batch)
@@ -189,10 +190,16 @@ class PlannedObjects:
             self.progress.records += 1
             self.progress.exporting(done, total, name)
 
+        try:
+            describe = self.describes.take(name)
+        except SalesforceError as e:
+            if stops_job(e):
+                raise
+            return describe_failed(name, e)
         entry, self.linked[name] = export_linked_object(
             self.client,
             name,
-            self.describes.take(name),
+            describe,
             self.partial_dir,
             compress=self.options.compression,
             available=self._available,

@@ -26,14 +26,7 @@ import structlog
 from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient
 from plugin.salesforce.csvout import CsvSink
-from plugin.salesforce.errors import (
-    ExportStoppedError,
-    SalesforceApiError,
-    SalesforceAuthError,
-    SalesforceError,
-    SalesforceLimitError,
-    SalesforceNetworkError,
-)
+from plugin.salesforce.errors import SalesforceApiError, SalesforceError, stops_job
 from plugin.salesforce.firstpages import FirstPages
 from plugin.salesforce.plan import FieldPlan
 from plugin.salesforce.records_bulk import BulkRecords, BulkUnusableError
@@ -72,12 +65,6 @@ def refusal(error: SalesforceApiError) -> str | None:
     ):
         return f"Salesforce refuses queries on this object: {text}"
     return None
-
-
-def stops_job(error: BaseException) -> bool:
-    """Errors after which no other object can be exported either: stop (retryable, resume later), and
-    touch nothing on the way out (a stop asked for by a cancel or a lost lease included)."""
-    return isinstance(error, SalesforceLimitError | SalesforceAuthError | SalesforceNetworkError | ExportStoppedError)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The exporter (export.py) calls ``ObjectExporter.export`` per planned object and gets the entry
 the manifest lists for it: exported (method, counts, checksum, record API calls), skipped (Salesforce
 refused the object at query time, with its reason) or failed (the error). Job-stopping errors
-(``records.stops_job``) propagate. An exported object's entry is also saved for a resume.
+(``errors.stops_job``) propagate. An exported object's entry is also saved for a resume.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from plugin.config import ExportSettings
 from plugin.salesforce.bulkahead import BulkAhead
 from plugin.salesforce.client import OrgClient, RawBody
 from plugin.salesforce.describes import PlannedDescribes, save_describe
-from plugin.salesforce.errors import SalesforceError
+from plugin.salesforce.errors import SalesforceApiError, SalesforceError, stops_job
 from plugin.salesforce.firstpages import PAGE_ROWS, FirstPages
 from plugin.salesforce.plan import FieldPlan, plan_fields, window_filter
-from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, stops_job
+from plugin.salesforce.records import ObjectRecords, ObjectRefusedError, RecordsOutcome, refusal
 from plugin.salesforce.records_rest import soql_for
 from plugin.salesforce.resume import records_from_csv, save_entry
 from plugin.salesforce.sizing import REST_URL_BUDGET, bulk_refusal, choose_method, field_chunks
@@ -43,6 +43,18 @@ def record_counts(client: OrgClient, names: Sequence[str]) -> dict[str, int] | N
             raise
         log.warning("record counts unavailable; sizing every object as unknown", error=str(e))
         return None
+
+
+def describe_failed(name: str, error: SalesforceError) -> dict[str, Any]:
+    """The manifest entry of an object whose describe failed: skipped with Salesforce's reason when it
+    refuses the object (``records.refusal``), else failed, so the job fails (OBJECTS_FAILED, retryable)
+    and a resume describes it again. Its describe calls are the manifest's ``describes``, not its own."""
+    if isinstance(error, SalesforceApiError) and refusal(error) is not None:
+        reason = f"Salesforce refuses to describe this object: {error}"
+        log.info("skipped: Salesforce refuses the object", object=name, reason=reason)
+        return {"status": "skipped", "reason": reason, "records": 0, "api_calls": 0}
+    log.error("object failed: its describe", object=name, code=error.code, error=str(error))
+    return {"status": "failed", "records": 0, "error": {"code": error.code, "message": str(error)}, "api_calls": 0}
 
 
 class ObjectExporter:
@@ -99,10 +111,15 @@ class ObjectExporter:
         Its ``api_calls`` are the record calls; the describe came in a shared Composite request,
         counted in the manifest's ``api_calls_breakdown.describes``.
         """
-        body = self.describes.take(self.name)
-        calls = self.client.api_calls
-        lent = self.ahead.spent if self.ahead is not None else 0
         try:
+            try:
+                body = self.describes.take(self.name)  # its calls are the manifest's describes
+            except SalesforceError as e:
+                if stops_job(e):
+                    raise
+                return describe_failed(self.name, e)
+            calls = self.client.api_calls
+            lent = self.ahead.spent if self.ahead is not None else 0
             return self._export(body, lambda: self._own_calls(calls, lent))
         finally:
             if self.ahead is not None:  # a job created ahead for this object that it did not use

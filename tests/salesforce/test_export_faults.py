@@ -21,6 +21,7 @@ from plugin.salesforce.manifest import read_manifest
 from tests.fakeorg.genorg import MINI
 from tests.salesforce.exporting import (
     BULK_ALL,
+    DEMO,
     Run,
     csv_digests,
     csv_rows,
@@ -265,6 +266,60 @@ def test_objects_salesforce_refuses_at_query_time_are_skipped_with_its_reason(tm
     assert finished["Account"] == ("exported", None)
     assert run.manifest["totals"]["skipped"] == 2 and run.manifest["complete"] is True
     assert sorted(p.name for p in (run.result.directory / "data").iterdir()) == ["Account.csv", "Organization.csv"]  # type: ignore[union-attr]
+
+
+def test_a_describe_that_fails_fails_its_object_only_and_one_refused_is_a_skip(
+    fake: FakeOrgServer, tmp_path: Path
+) -> None:
+    """Not the whole export with a raw error (found by h23): the other objects are exported, the backup
+    says it is incomplete, and a resume describes the failed object again."""
+    fake.add_fault({"action": "respond", "path": "/sobjects/Contact/describe", "status": 500, "times": 20})
+    fake.add_fault(
+        {
+            "action": "respond",
+            "path": "/sobjects/Organization/describe",
+            "status": 400,
+            "error_code": "INVALID_TYPE",
+            "message": "sObject type 'Organization' is not supported.",
+        }
+    )
+    run = Run()
+    with pytest.raises(ExportFailedError) as caught:
+        export(fake, tmp_path / "b", run=run)
+    assert caught.value.code == "OBJECTS_FAILED" and "first: Contact" in str(caught.value)
+    manifest = read_manifest(tmp_path / "b.partial")
+    assert manifest is not None and manifest["complete"] is False
+    objects = manifest["objects"]
+    assert objects["Account"]["status"] == "exported"
+    assert (objects["Contact"]["status"], objects["Contact"]["error"]["code"]) == ("failed", "HTTP_500")
+    assert objects["Organization"] == {
+        "status": "skipped",
+        "reason": "Salesforce refuses to describe this object: "
+        "INVALID_TYPE: sObject type 'Organization' is not supported.",
+        "records": 0,
+        "api_calls": 0,
+    }
+    assert sum(e.get("api_calls", 0) for e in objects.values()) == manifest["api_calls_breakdown"]["objects"]
+
+
+def test_a_linked_object_whose_describe_fails_fails_only_itself(tmp_path: Path) -> None:
+    with start_fake_org(DEMO) as fake:
+        fake.add_fault(
+            {"action": "respond", "path": "/sobjects/ContentDocumentLink/describe", "status": 500, "times": 20}
+        )
+        with pytest.raises(ExportFailedError) as caught:
+            export(
+                fake,
+                tmp_path / "b",
+                backup_type="files_only",
+                include_files=True,
+                include_attachments=False,
+                include_documents=False,
+            )
+    assert caught.value.code == "OBJECTS_FAILED" and "first: ContentDocumentLink" in str(caught.value)
+    manifest = read_manifest(tmp_path / "b.partial")
+    assert manifest is not None and manifest["objects"]["ContentVersion"]["status"] == "exported"
+    assert manifest["objects"]["ContentDocumentLink"]["status"] == "failed"
 
 
 def test_an_object_failing_otherwise_leaves_an_incomplete_backup_that_says_so(

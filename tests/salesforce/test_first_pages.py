@@ -10,7 +10,7 @@ import pytest
 
 from plugin.fakeorg import FakeOrgServer, start_fake_org
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.errors import ExportFailedError
+from plugin.salesforce.errors import ExportFailedError, SalesforceLimitError
 from plugin.salesforce.firstpages import FRESH_FOR, FirstPages
 from plugin.salesforce.manifest import read_manifest
 from tests.salesforce.exporting import DEMO, FAST_RETRY, NO_FILES, REPO, REST_ONLY, export, session_credentials
@@ -132,3 +132,14 @@ def test_a_query_page_that_is_not_json_fails_its_object_the_same_way_whether_it_
     assert {n for n, e in manifest["objects"].items() if e["status"] == "exported"} == {
         "Account", "Contact", "Custom__c", "Lead", "Opportunity", "Organization"
     }  # fmt: skip
+
+
+def test_the_api_limit_at_the_composite_request_stops_the_job_at_once(tmp_path: Path) -> None:
+    """A refusal that would stop the job anyway (the limit, the session, the network) is raised at the
+    turn of the object that sent the composite, without one more request bound to be refused."""
+    with start_fake_org(DEMO, page_size=250) as fake:
+        fake.add_fault({"action": "rate_limit", "after": 4})  # setup 3, describes 1: the first pages are refused
+        with pytest.raises(SalesforceLimitError, match="REQUEST_LIMIT_EXCEEDED"):
+            export(fake, tmp_path / "b", settings=REST_ONLY, api_reserve=0, **NO_FILES)
+        after = [e.path for e in fake.request_log if not e.composite][4:]
+    assert after == [f"{V}/composite"]  # the refused composite request, and nothing after it

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from plugin.config import ExportSettings, export_settings
 from plugin.errors import ConfigError
-from plugin.salesforce.errors import SalesforceApiError, SalesforceLimitError, SalesforceNetworkError
+from plugin.salesforce.errors import SalesforceApiError, SalesforceLimitError, SalesforceNetworkError, stops_job
 from plugin.salesforce.idranges import DIGITS, IdRange, id_number, id_text
 from plugin.salesforce.plan import FieldPlan
-from plugin.salesforce.records import refusal, stops_job
+from plugin.salesforce.records import refusal
 from plugin.salesforce.sizing import bulk_refusal, choose_method, field_chunks, query_url_length
 
 BASE = "https://acme.my.salesforce.com/services/data/v62.0/"
