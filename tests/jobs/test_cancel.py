@@ -152,12 +152,16 @@ def test_a_queued_job_is_cancelled_at_once(home: Path) -> None:
 
 def test_a_worker_that_ignores_the_cancel_is_killed_and_cancelled_once_by_racing_enforcers(home: Path) -> None:
     with fake_org() as fake:
+        # Stopped while it waits on the network, not inside a write transaction: a worker stopped holding
+        # the log's write lock would keep every writer out, the cancel too (the test failed so under load).
+        hold = fake.add_fault(HOLD_CONTACT)
         rt = runtime(home, fake, SFBACKUP_CANCEL_GRACE="0")
         other = runtime(home, fake, SFBACKUP_CANCEL_GRACE="0")
         job = rt.start_backup(options(home)).job_id
         pid = worker_pid(rt, job)
         child = rt.child(job)
         assert child is not None
+        wait_until(lambda: held(fake, hold), what="the worker to wait in Contact's query")
         os.kill(pid, signal.SIGSTOP)  # it can neither stop by itself nor heartbeat
         rt.cancel(job)
         results: list[list[str]] = []
