@@ -162,32 +162,36 @@ def test_a_worker_that_ignores_the_cancel_is_killed_and_cancelled_once_by_racing
         child = rt.child(job)
         assert child is not None
         wait_until(lambda: held(fake, hold), what="the worker to wait in Contact's query")
-        os.kill(pid, signal.SIGSTOP)  # it can neither stop by itself nor heartbeat
-        rt.cancel(job)
-        results: list[list[str]] = []
-        barrier = threading.Barrier(2)
+        try:
+            os.kill(pid, signal.SIGSTOP)  # it can neither stop by itself nor heartbeat
+            rt.cancel(job)
+            results: list[list[str]] = []
+            barrier = threading.Barrier(2)
 
-        def enforce(runtime: Any) -> None:
-            barrier.wait()
-            results.append(recovery.enforce_cancels(runtime))
+            def enforce(runtime: Any) -> None:
+                barrier.wait()
+                results.append(recovery.enforce_cancels(runtime))
 
-        threads = [threading.Thread(target=enforce, args=(r,)) for r in (rt, other)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        # A fatal signal kills a stopped process too (Linux), so it is SIGTERM's doing, or SIGKILL's.
-        assert child.wait(timeout=60) in (-signal.SIGTERM, -signal.SIGKILL)
-        # The two enforcers and the spawner's child watcher all race to record it: one of them does.
-        assert sum(len(r) for r in results) <= 1
-        events = history(rt, job)
-        cancelled = [e for e in events if e.type == "job.cancelled"]
-        assert [e.data for e in cancelled] == [{"forced": True}]
-        assert cancelled[0].metadata["actor"] == "reaper"
-        assert rt.job(job).status == "cancelled"
-        assert recovery.reap(rt) == [] and recovery.enforce_cancels(other) == []
-        rt.close()
-        other.close()
+            threads = [threading.Thread(target=enforce, args=(r,)) for r in (rt, other)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            # A fatal signal kills a stopped process too (Linux), so it is SIGTERM's doing, or SIGKILL's.
+            assert child.wait(timeout=60) in (-signal.SIGTERM, -signal.SIGKILL)
+            # The two enforcers and the spawner's child watcher all race to record it: one of them does.
+            assert sum(len(r) for r in results) <= 1
+            events = history(rt, job)
+            cancelled = [e for e in events if e.type == "job.cancelled"]
+            assert [e.data for e in cancelled] == [{"forced": True}]
+            assert cancelled[0].metadata["actor"] == "reaper"
+            assert rt.job(job).status == "cancelled"
+            assert recovery.reap(rt) == [] and recovery.enforce_cancels(other) == []
+            rt.close()
+            other.close()
+        finally:  # a stopped worker is never left behind, whatever failed above (not reaped: still ours)
+            if child.poll() is None:
+                child.kill()
 
 
 def test_settings_are_checked_with_messages_naming_the_variable() -> None:
