@@ -492,26 +492,25 @@ class Transaction:
             batch = _prepare(conn, stream_id, events, expected_version)
             if not isinstance(batch, tuple):  # positions: empty, or a retried batch already recorded
                 return batch
-            if len(batch) == 1:
-                # One statement is atomic by itself (SQLite backs out a statement that fails and keeps
-                # the transaction): no savepoint to pay for, the common case of every small batch.
-                try:
-                    return _write(conn, batch, len(events))
-                except _DuplicateIdError as duplicate:
-                    return _recorded_or_raise(conn, stream_id, events, duplicate)
-            conn.execute("SAVEPOINT append_batch")
+            # One statement is atomic by itself (SQLite backs out a statement that fails and keeps the
+            # transaction): only a batch of several needs a savepoint, to take back its earlier ones.
+            savepoint = len(batch) > 1
+            if savepoint:
+                conn.execute("SAVEPOINT append_batch")
             try:
                 try:
                     positions = _write(conn, batch, len(events))
                 except _DuplicateIdError as duplicate:
-                    conn.execute("ROLLBACK TO append_batch")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO append_batch")
                     positions = _recorded_or_raise(conn, stream_id, events, duplicate)
             except BaseException:
-                if conn.in_transaction:  # SQLITE_FULL or an I/O error may have rolled it all back already
+                if savepoint and conn.in_transaction:  # SQLITE_FULL or an I/O error may have rolled it all back
                     conn.execute("ROLLBACK TO append_batch")
                     conn.execute("RELEASE append_batch")
                 raise
-            conn.execute("RELEASE append_batch")
+            if savepoint:
+                conn.execute("RELEASE append_batch")
             return positions
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
