@@ -251,9 +251,9 @@ class JobRuntime:
                 if busy < self.settings.max_workers:
                     leases.claim(tx, job_id, 1, start_within=WORKER_START_SECONDS, now=now)
                     attempt, busy = 1, busy + 1
-            # The projections are not folded here: that was a quarter of the request, cold. The worker
-            # starter folds them just before it starts the worker (``catch_up``), any read does first,
-            # and the answer's status is the fold of the one event, what they will hold: no read.
+            # The projections are not folded here: that was a quarter of the request, cold. Starting the
+            # worker folds them (``start_worker``), any read does first, and the answer's status is the
+            # fold of the one event, what they will hold: no read.
             job = requested_status(job_id, position, payload, event.occurred_at)
             return BackupStart(job, attempt, workers_busy=busy)
 
@@ -273,9 +273,19 @@ class JobRuntime:
         return start.job
 
     def start_worker(self, start: BackupStart) -> None:
-        """Start the worker of a job that got a slot; a job that did not get one waits, queued."""
-        if start.attempt is not None:
-            self.spawn_worker(start.job.job_id, start.attempt)
+        """Start the worker of a job that got a slot; a job that did not get one waits, queued.
+
+        The request left its event unfolded (off its answer's path): it is folded first, so a status
+        read finds the projections current instead of catching up itself. A fold that fails is
+        logged (a read reports it again) and the worker starts all the same.
+        """
+        if start.attempt is None:
+            return
+        try:
+            self.catch_up()
+        except Exception:
+            logger.exception("could not bring the projections up to date for job %s", start.job.job_id)
+        self.spawn_worker(start.job.job_id, start.attempt)
 
     def claim_in(self, tx: Transaction, job_id: str, attempt: int) -> int | None:
         """Claim a worker slot for ``attempt`` inside ``tx``; None when the job has one or none is free."""

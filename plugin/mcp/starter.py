@@ -1,8 +1,8 @@
 """``WorkerStarter``: starts new jobs' workers just after their answers leave, from one thread.
 
 ``job.requested`` and the slot's claim are committed before the answer, so the job exists either
-way; what moves off the answer's path is the projections' fold of the request and
-the process start (log file, ``Popen``'s Python code holding
+way; what moves off the answer's path is the projections' fold of the request (``start_worker``)
+and the process start (log file, ``Popen``'s Python code holding
 the GIL for up to a switch interval, the reaper thread) and the new process's imports competing for
 the CPU while the answer is written: the start waits ``SPAWN_AFTER`` (measured, a spawn beside the
 answer added 2-4 ms to one call in three). One long-lived thread does this for every job, since
@@ -80,12 +80,6 @@ class WorkerStarter:
 
 
 def _start(runtime: JobRuntime, start: BackupStart) -> None:
-    try:
-        # The request left its event unfolded (off its answer's path): fold it now, so a status read
-        # finds the projections current instead of catching up with a synced write of its own.
-        runtime.catch_up()
-    except Exception:  # a read reports it; the worker starts all the same
-        logger.exception("could not bring the projections up to date for job %s", start.job.job_id)
     try:
         runtime.start_worker(start)
     except Exception:

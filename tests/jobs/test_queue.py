@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plugin.jobs import leases
-from plugin.jobs.runtime import BackupStart, JobRuntime
+from plugin.jobs.runtime import JobRuntime
 from tests.jobs.support import HOLD_CONTACT, ended, fake_org, held, history, options, runtime, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -189,11 +189,11 @@ def test_the_worker_starter_folds_the_request_before_it_starts_the_worker(
         rt = JobRuntime(home, env=runtime(home, fake).env, log=shared)
         started: list[tuple[str, int]] = []
 
-        def start_worker(start: BackupStart) -> None:
+        def spawn_worker(job_id: str, attempt: int = 1) -> None:
             assert rt.store.catch_up() == 0  # already folded, by the starter, before this
-            started.append((start.job.job_id, start.attempt or 0))
+            started.append((job_id, attempt))
 
-        monkeypatch.setattr(rt, "start_worker", start_worker)
+        monkeypatch.setattr(rt, "spawn_worker", spawn_worker)
         statements.clear()
         start = rt.request_backup(options(home, objects_filter=["Lead"]))
         starter = WorkerStarter(delay=0)
