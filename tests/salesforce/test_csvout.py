@@ -139,12 +139,13 @@ def test_what_the_writer_thread_raises_is_raised_by_the_next_write_or_flush(tmp_
         hashed.write(b'"Id","Name"\r\n')
         hashed.write(block)
         hashed.write(block)  # fails in the thread
-        with pytest.raises(OSError, match="No space left"):
+        with pytest.raises(OSError, match="No space left"):  # raised by that very call
             if then == "write":
                 hashed.write(b"more")
             elif then == "flush":
                 hashed.flush()
-            hashed.finish()
+            else:
+                hashed.finish()
         hashed.finish()  # raised once; the thread has ended
         disk.close()
         assert (tmp_path / f"{then}.csv").read_bytes() == b'"Id","Name"\r\n' + block  # what came before it
