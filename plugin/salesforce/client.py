@@ -191,7 +191,7 @@ class OrgClient(OrgConnection):
         """
         self.usage.check_reserve()
         url = f"{self.instance_url}{url_path}"
-        headers = {"Authorization": f"Bearer {self.sf.session_id}"}
+        headers = self.auth_headers()
         digest = hashlib.sha256()
         size = 0
         with (

@@ -48,11 +48,6 @@ class ApiUsage:
             if usage:
                 self.used, self.max = int(usage.group(1)), int(usage.group(2))
 
-    @property
-    def remaining(self) -> int | None:
-        with self._lock:
-            return None if self.used is None or self.max is None else self.max - self.used
-
     def _reserve(self) -> tuple[int, int, int] | None:
         """(calls left today, the org's daily maximum, the calls the reserve keeps); None while the
         usage is not known yet or no reserve is kept."""
