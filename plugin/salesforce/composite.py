@@ -40,7 +40,7 @@ from plugin.salesforce.client import RawBody
 from plugin.salesforce.errors import SalesforceApiError, SalesforceDataError, SalesforceError
 from plugin.salesforce.rawjson import entries_with_raw
 from plugin.salesforce.session import retry_posts
-from plugin.salesforce.translate import translate_errors
+from plugin.salesforce.translate import retried_status, translate_errors
 
 if TYPE_CHECKING:
     from plugin.salesforce.client import OrgClient
@@ -90,14 +90,9 @@ def describe_many(client: OrgClient, names: Sequence[str]) -> dict[str, Describe
         for name in batch:
             sub = answers[name] if answers is not None else None
             results[name] = (
-                _direct(client, name) if sub is None or transient(sub.status) else _outcome(client, name, sub)
+                _direct(client, name) if sub is None or retried_status(sub.status) else _outcome(client, name, sub)
             )
     return results
-
-
-def transient(status: int) -> bool:
-    """A subresponse the direct call would have retried (by urllib3's Retry): make the direct call."""
-    return status >= 500 or status in (420, 429)
 
 
 def _direct(client: OrgClient, name: str) -> Described:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -42,9 +42,10 @@ from urllib.parse import urlencode
 import structlog
 
 from plugin.salesforce.client import OrgClient
-from plugin.salesforce.composite import Subrequest, error_of, send_gets, transient
+from plugin.salesforce.composite import Subrequest, error_of, send_gets
 from plugin.salesforce.errors import SalesforceDataError, SalesforceError, stops_job
 from plugin.salesforce.literal import NumberLiteral
+from plugin.salesforce.translate import retried_status
 
 MAX_QUERIES = 5  # Salesforce: query subrequests in one composite request
 PAGE_ROWS = 2000  # the batchSize every query asks for: objects of at most one page ride along
@@ -63,12 +64,13 @@ class _Waiting:
 
 
 class FirstPages:
-    """First pages fetched ahead; ``upcoming(name)`` lists (object, SOQL) of the small objects after ``name``."""
+    """First pages fetched ahead; ``upcoming(name)`` yields (object, SOQL) of the small objects after
+    ``name``, nearest first (as many as wanted are taken)."""
 
     def __init__(
         self,
         client: OrgClient,
-        upcoming: Callable[[str], list[tuple[str, str]]],
+        upcoming: Callable[[str], Iterable[tuple[str, str]]],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,13 +108,16 @@ class FirstPages:
         self._waiting.pop(name, None)
 
     def _fetch(self, name: str, soql: str) -> _Waiting | None:
+        self._asked.add(name)  # once per object: its later queries (chunks, Id ranges) go alone
+        if self.client.composite_refused:
+            return None
         group = [(name, soql)]
         for other, other_soql in self.upcoming(name):
-            if len(group) == MAX_QUERIES:
-                break
-            if other not in self._asked and other not in self._waiting and other != name:
+            if other not in self._asked and other not in self._waiting:
                 group.append((other, other_soql))
-        if len(group) == 1 or self.client.composite_refused:
+                if len(group) == MAX_QUERIES:
+                    break
+        if len(group) == 1:
             return None  # one query alone is one call either way: the direct one
         self._asked.update(other for other, _ in group)
         urls = {other: self._url(other_soql) for other, other_soql in group}
@@ -129,7 +134,7 @@ class FirstPages:
         fetched_at = self.clock()
         for other, other_soql in group:
             sub = answers[other]
-            if transient(sub.status):
+            if retried_status(sub.status):  # the direct call's retries are its own
                 continue
             try:
                 if sub.status >= 300:

@@ -20,7 +20,7 @@ from plugin.salesforce.client import OrgClient
 from plugin.salesforce.describes import PlannedDescribes
 from plugin.salesforce.errors import SalesforceError, stops_job
 from plugin.salesforce.files import FileTask, tasks_for
-from plugin.salesforce.firstpages import MAX_QUERIES, FirstPages
+from plugin.salesforce.firstpages import FirstPages
 from plugin.salesforce.links import LinkedExport, export_linked_object
 from plugin.salesforce.options import ExportOptions
 from plugin.salesforce.plan import FILE_OBJECTS, LINKED_OBJECTS, record_conditions
@@ -57,6 +57,7 @@ class PlannedObjects:
         self.linked: dict[str, LinkedExport] = {}
         self._available: set[str] = set()
         self._order: list[str] = []
+        self._position: dict[str, int] = {}
         self.ahead = BulkAhead(client, self._upcoming)
         self.first_pages = FirstPages(client, self._upcoming_small)
 
@@ -69,6 +70,7 @@ class PlannedObjects:
             self.client, objects, wanted=lambda n: n in LINKED_OBJECTS or self._reusable_entry(n) is None
         )
         self._order = list(objects)
+        self._position = {name: n for n, name in enumerate(self._order)}
 
     def export(self, entries: dict[str, dict[str, Any]], tasks: list[FileTask]) -> None:
         """Every planned object in turn, into ``entries``; their file-body tasks into ``tasks``."""
@@ -102,7 +104,7 @@ class PlannedObjects:
         """The objects among the ``window`` after ``name`` that may be fetched for ahead, with their
         describes: not linked (ContentDocumentLink is read by Id filters), not reused by a resume, and
         described already (the describes come 25 at a time, at the first object's turn)."""
-        position = self._order.index(name) + 1 if name in self._order else len(self._order)
+        position = self._position.get(name, len(self._order) - 1) + 1  # looked up twice an object: no scan
         for following in self._order[position : position + window]:
             if following in LINKED_OBJECTS or self._reusable_entry(following) is not None:
                 continue
@@ -118,17 +120,14 @@ class PlannedObjects:
             return None if soql is None else (exporter.name, soql)
         return None
 
-    def _upcoming_small(self, name: str) -> list[tuple[str, str]]:
-        """Up to four objects among the ``LOOKAHEAD`` after ``name`` whose first REST query may ride
-        along in its composite request (``_ahead_of``, and small: ``rest_query``), with that query."""
-        found: list[tuple[str, str]] = []
+    def _upcoming_small(self, name: str) -> Iterator[tuple[str, str]]:
+        """The objects among the ``LOOKAHEAD`` after ``name`` whose first REST query may ride along in
+        its composite request (``_ahead_of``, and small: ``rest_query``), with that query, nearest
+        first: ``FirstPages`` takes as many as fit, so each is planned only when it is wanted."""
         for exporter, describe in self._ahead_of(name, LOOKAHEAD):
             soql = exporter.rest_query(describe)
             if soql is not None:
-                found.append((exporter.name, soql))
-                if len(found) == MAX_QUERIES - 1:
-                    break
-        return found
+                yield exporter.name, soql
 
     def _reusable_entry(self, name: str) -> dict[str, Any] | None:
         """(Resumes only.) The entry of an object an earlier attempt finished, when it may be reused."""

@@ -50,11 +50,25 @@ def describe_failed(name: str, error: SalesforceError) -> dict[str, Any]:
     refuses the object (``records.refusal``), else failed, so the job fails (OBJECTS_FAILED, retryable)
     and a resume describes it again. Its describe calls are the manifest's ``describes``, not its own."""
     if isinstance(error, SalesforceApiError) and refusal(error) is not None:
-        reason = f"Salesforce refuses to describe this object: {error}"
-        log.info("skipped: Salesforce refuses the object", object=name, reason=reason)
-        return {"status": "skipped", "reason": reason, "records": 0, "api_calls": 0}
-    log.error("object failed: its describe", object=name, code=error.code, error=str(error))
-    return {"status": "failed", "records": 0, "error": {"code": error.code, "message": str(error)}, "api_calls": 0}
+        return skipped(name, f"Salesforce refuses to describe this object: {error}", 0)
+    return failed(name, error, 0, what="its describe")
+
+
+def skipped(name: str, reason: str, api_calls: int) -> dict[str, Any]:
+    """The entry of an object Salesforce refuses, with its reason (logged)."""
+    log.info("skipped: Salesforce refuses the object", object=name, reason=reason)
+    return {"status": "skipped", "reason": reason, "records": 0, "api_calls": api_calls}
+
+
+def failed(name: str, error: SalesforceError, api_calls: int, *, what: str = "") -> dict[str, Any]:
+    """The entry of an object that failed, with the error (logged)."""
+    log.error(f"object failed{': ' + what if what else ''}", object=name, code=error.code, error=str(error))
+    return {
+        "status": "failed",
+        "records": 0,
+        "error": {"code": error.code, "message": str(error)},
+        "api_calls": api_calls,
+    }
 
 
 class ObjectExporter:
@@ -147,11 +161,13 @@ class ObjectExporter:
         """The SOQL of this object's first REST query when, with this describe, it may ride along in
         another object's composite request (firstpages.py): REST, one field chunk, at most one page
         (or of unknown size); else None."""
+        if self.record_count is not None and self.record_count > PAGE_ROWS:
+            return None  # more than one page: known without planning it
         plan = plan_fields(describe)
         method = choose_method(
             self.record_count, threshold=self.settings.bulk_threshold, bulk_refused=bulk_refusal(plan, describe)
         )
-        if method != "rest" or (self.record_count is not None and self.record_count > PAGE_ROWS):
+        if method != "rest":
             return None
         chunks = field_chunks(self.name, plan.columns, base_url=self.client.base_url, budget=REST_URL_BUDGET)
         return soql_for(self.name, chunks[0], where=self._where(plan)) if len(chunks) == 1 else None
@@ -181,19 +197,12 @@ class ObjectExporter:
             outcome = records.export()
         except ObjectRefusedError as e:
             self._discard(path)
-            log.info("skipped: Salesforce refuses the object", object=self.name, reason=e.reason)
-            return {"status": "skipped", "reason": e.reason, "records": 0, "api_calls": own_calls()}
+            return skipped(self.name, e.reason, own_calls())
         except SalesforceError as e:
             if stops_job(e):
                 raise
             self._discard(path)
-            log.error("object failed", object=self.name, code=e.code, error=str(e))
-            return {
-                "status": "failed",
-                "records": 0,
-                "error": {"code": e.code, "message": str(e)},
-                "api_calls": own_calls(),
-            }
+            return failed(self.name, e, own_calls())
         entry = self._entry(plan, outcome, own_calls())
         save_entry(self.partial_dir, self.name, entry)
         return entry

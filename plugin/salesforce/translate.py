@@ -52,6 +52,12 @@ def _error_body(exc: SimpleSalesforceError) -> tuple[str, str]:
     return f"HTTP_{exc.status}", re.sub(r"\s+", " ", text)[:300]
 
 
+def retried_status(status: int) -> bool:
+    """An HTTP status worth trying again later (5xx, 420, 429): what a retryable error, and a
+    Composite subresponse to send again on its own, both are."""
+    return status >= 500 or status in (420, 429)
+
+
 @contextmanager
 def translate_errors(object_name: str | None = None, *, can_relogin: bool = True) -> Iterator[None]:
     """Map simple-salesforce and requests exceptions to ``SalesforceError`` (the one place that does)."""
@@ -92,7 +98,7 @@ def translate_errors(object_name: str | None = None, *, can_relogin: bool = True
         raise SalesforceApiError(
             f"Salesforce answered HTTP {e.status}: {message}",
             code=code,
-            retryable=e.status >= 500 or e.status in (420, 429),
+            retryable=retried_status(e.status),
             object_name=object_name,
         ) from e
     except SimpleSalesforceError as e:
