@@ -612,6 +612,34 @@ class EventLog:
             raise
         return cls(conn, path, readonly=readonly, sync_every_commit=sync_every_commit)
 
+    def sibling(self, *, busy_timeout: float, autocheckpoint: bool = True) -> EventLog:
+        """A second connection to this log's file, configured alike but not checked again (this one was).
+
+        For a caller that must never wait: with ``busy_timeout=0`` a write transaction that cannot
+        have the file's lock at once raises ``StoreBusyError`` instead, and with ``autocheckpoint=False``
+        no commit copies the WAL into the database (a synced write of up to megabytes) on the way:
+        other connections do that. A connection of its own, since the busy timeout is a connection's.
+
+        Raises:
+            EventLogError: the file cannot be opened (this log is in memory, read-only or closed).
+        """
+        if self._readonly or str(self._path) == ":memory:":
+            raise EventLogError(f"{self._path}: a sibling connection is for a writable log file")
+        self._require_conn()
+        with _translated(f"opening {self._path}"):
+            conn = sqlite3.connect(str(self._path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+        try:
+            with _translated(f"opening {self._path}"):
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                _configure(conn, self._path, in_memory=False)
+                if not autocheckpoint:
+                    conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            conn.close()
+            raise
+        return EventLog(conn, self._path, readonly=False, sync_every_commit=self._sync_every_commit)
+
     @property
     def path(self) -> Path:
         """The database file."""

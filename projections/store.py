@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, overload
 
 from events import EventLog, EventLogError, Transaction
 from events.ids import job_id_of
@@ -224,12 +224,26 @@ class ProjectionStore:
         self._current_at = stamp
         return applied
 
-    def catch_up_in(self, tx: Transaction) -> int:
+    @overload
+    def catch_up_in(self, tx: Transaction) -> int: ...
+    @overload
+    def catch_up_in(self, tx: Transaction, *, most: int) -> int | None: ...
+    def catch_up_in(self, tx: Transaction, *, most: int | None = None) -> int | None:
         """``catch_up`` inside the caller's write transaction, so a decision taken in ``tx`` (one running
-        full backup per org) sees every event up to the write lock, not just up to the last read."""
+        full backup per org) sees every event up to the write lock, not just up to the last read.
+
+        With ``most``, a caller that must not take long (on an event loop) gets None, and nothing
+        applied, when more than ``most`` events are pending or a rebuild is due.
+        """
         position = self._checked_position(tx)
         if position is None:
-            return self._rebuild_in(tx)
+            return None if most is not None else self._rebuild_in(tx)
+        if most is not None:
+            rows, last_hash = tx.read_rows(after=position, limit=most + 1)
+            if len(rows) > most:
+                return None
+            self._apply_batch(tx, rows, last_hash)
+            return len(rows)
         applied = 0
         while True:
             rows, last_hash = tx.read_rows(after=position, limit=BATCH)

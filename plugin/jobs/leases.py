@@ -108,6 +108,17 @@ def claim(tx: Transaction, job_id: str, attempt: int, *, start_within: float, no
     return Lease.of(rows[0])
 
 
+def claim_if_free(tx: Transaction, job_id: str, attempt: int, *, cap: int, start_within: float, now: float) -> bool:
+    """``claim`` if fewer than ``cap`` slots are held (``held``), counted and claimed in one statement:
+    a request's claim, which needs no count for itself. False: every slot is held, nothing written."""
+    rows = tx.execute(
+        "INSERT INTO job_leases (job_id, attempt, claimed_at, lease_until) "
+        "SELECT ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM job_leases WHERE lease_until >= ?) < ? RETURNING job_id",
+        (job_id, attempt, now, now + start_within, now, cap),
+    )
+    return bool(rows)
+
+
 def take(tx: Transaction, job_id: str, attempt: int, worker_id: str, proc: ProcessRef, *, lease_seconds: float) -> bool:
     """The worker process starts: record who it is. False if the claim is not (or no longer) there."""
     now = time.time()

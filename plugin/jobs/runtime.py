@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from events import EventLog, EventLogError, RecordedEvent, Transaction
+from events import EventLog, EventLogError, NewEvent, RecordedEvent, StoreBusyError, Transaction
 from events.codec import encode
 from events.ids import job_stream, new_job_id
 from events.vocabulary import JobFailed, JobRequested
@@ -48,8 +48,9 @@ def backups_root(home: Path) -> Path:
     return home / "backups"
 
 
-def folder_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def folder_stamp(seconds: float | None = None) -> str:
+    """The backup folder's time prefix (UTC, to the second), for now or for a unix time."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
 
 
 _REQUESTED_OPTIONS = tuple(f.name for f in fields(BackupOptions) if f.name != "backup_type")
@@ -92,7 +93,19 @@ class BackupStart:
     job: JobStatus
     attempt: int | None
     already_running: bool = False
-    workers_busy: int = 0
+
+
+QUICK_FOLD = 200  # pending events a request on the event loop folds itself (about a millisecond) before it hands over
+
+
+@dataclass(frozen=True)
+class _Request:
+    payload: JobRequested
+    event: NewEvent
+
+
+class _WouldWait(Exception):
+    """``request_backup_now`` stops: the rest would take long."""
 
 
 class JobRuntime:
@@ -110,11 +123,15 @@ class JobRuntime:
         self.home = home
         # Resolved once: a request records its folder under the real path this runtime started with,
         # so a symlink put on the way later is one the worker's recheck refuses, not one that is followed.
-        self._backups = backups_root(home.resolve())
-        self.env = dict(os.environ if env is None else env)
+        self._backups_text = str(backups_root(home.resolve()))
+        # The environment it started with, read-only: what a request parses once (_request_settings).
+        self.env: Mapping[str, str] = MappingProxyType(dict(os.environ if env is None else env))
+        self._parsed: tuple[config.Credentials, str] | None = None
         self.settings = settings or RuntimeSettings.from_env(self.env)
         self._owns_log = log is None
         self.log = open_event_log(config.events_path(home)) if log is None else log
+        # request_backup_now's connection, which never waits (none for a runtime on a caller's log: a worker's)
+        self._quick = self.log.sibling(busy_timeout=0, autocheckpoint=False) if self._owns_log else None
         self.store = ProjectionStore(self.log)
         leases.ensure_table(self.log)
         self._lock = threading.RLock()
@@ -128,6 +145,8 @@ class JobRuntime:
             self._closed = True
             if self._owns_log:
                 self.log.close()
+            if self._quick is not None:
+                self._quick.close()
 
     # -- reads ----------------------------------------------------------------------------------
     def job(self, job_id: str) -> JobStatus:
@@ -205,19 +224,78 @@ class JobRuntime:
             ConfigError: credentials missing or unusable.
             SalesforceError: the org id could not be learned.
         """
-        credentials = config.credentials_from_env(self.env)
-        api_version = config.api_version(self.env)
-        config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
+        credentials, api_version = self._request_settings()
         org_id = self.resolve_org_id(credentials, api_version)
+        request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
+        with self._lock, self.log.write_transaction(durable=False) as tx:
+            start = self._record(tx, request)
+        assert start is not None  # no fold limit: nothing was left undone
+        return start
+
+    def request_backup_now(
+        self,
+        options: BackupOptions,
+        *,
+        actor: str = "mcp",
+        tool: str | None = "salesforce_backup",
+        correlation_id: str | None = None,
+    ) -> BackupStart | None:
+        """``request_backup`` if it can be done without waiting, else None with nothing recorded.
+
+        For a caller on an event loop, which hands a None over to a thread's ``request_backup``. It
+        would wait when the org id has to be learned from Salesforce, when another thread of this
+        runtime is at work, when another connection holds the log's write lock (a worker's commit),
+        or when a full backup's check would first fold more than ``QUICK_FOLD`` pending events. Its
+        connection of its own neither waits for the lock nor copies the WAL back at commit.
+
+        Raises:
+            ConfigError: credentials missing or unusable.
+        """
+        credentials, api_version = self._request_settings()
+        org_id = org_id_from_token(credentials.access_token) or self._org_ids.get(credentials)
+        if org_id is None or self._quick is None:
+            return None
+        request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            with self._quick.write_transaction(durable=False) as tx:
+                start = self._record(tx, request, fold_most=QUICK_FOLD)
+                if start is None:
+                    raise _WouldWait  # rolls the transaction back: nothing is written
+            return start
+        except (StoreBusyError, _WouldWait):
+            return None
+        finally:
+            self._lock.release()
+
+    def _request_settings(self) -> tuple[config.Credentials, str]:
+        """Credentials and API version, parsed once (``env`` does not change); the CA file checked each time."""
+        if self._parsed is None:
+            self._parsed = (config.credentials_from_env(self.env), config.api_version(self.env))
+        config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
+        return self._parsed
+
+    def _request(
+        self,
+        options: BackupOptions,
+        credentials: config.Credentials,
+        api_version: str,
+        org_id: str,
+        actor: str,
+        tool: str | None,
+        correlation_id: str | None,
+    ) -> _Request:
+        """The ``job.requested`` event, made before the transaction: the write lock is held for less."""
         job_id = new_job_id()
         # Resolved (the home at start), so the worker can tell a symlink put on the way later
         # (options.recheck_backup_directory).
-        root = Path(options.output_directory) if options.output_directory else self._backups
-        directory = root / org_id / f"{folder_stamp(datetime.now(UTC))}-{job_id}"
+        root = str(Path(options.output_directory)) if options.output_directory else self._backups_text
+        directory = f"{root}{os.sep}{org_id}{os.sep}{folder_stamp()}-{job_id}"
         payload = JobRequested(
             job_id=job_id,
             backup_type=options.backup_type,  # type: ignore[arg-type]
-            backup_directory=str(directory),
+            backup_directory=directory,
             org_id=org_id,
             instance_url=credentials.instance_url,
             api_version=api_version,
@@ -231,31 +309,35 @@ class JobRuntime:
             "pid": os.getpid(),
             "auth": credentials.kind,
         }
-        event = encode(payload, metadata=metadata, correlation_id=correlation_id)
-        with self._lock:
-            # Not synced to disk before the answer (a commit without fsync): a power cut in the next
-            # moment loses the request, and with it the worker that would have run it; the worker's
-            # first durable commit makes it durable for good.
-            with self.log.write_transaction(durable=False) as tx:
-                if options.backup_type == "full":  # one running full backup per org: decided on current projections
-                    self.store.catch_up_in(tx)
-                    running = self.store.find_jobs(
-                        statuses=tuple(ACTIVE), org_id=org_id, backup_type="full", limit=1, tx=tx
-                    )
-                    if running:
-                        return BackupStart(running[0], None, already_running=True)
-                [position] = tx.append(job_stream(job_id), [event], expected_version=0)
-                now = time.time()
-                busy = leases.held(tx, now)  # a new stream (expected version 0) has no lease yet
-                attempt = None
-                if busy < self.settings.max_workers:
-                    leases.claim(tx, job_id, 1, start_within=WORKER_START_SECONDS, now=now)
-                    attempt, busy = 1, busy + 1
-            # The projections are not folded here: that was a quarter of the request, cold. Starting the
-            # worker folds them (``start_worker``), any read does first, and the answer's status is the
-            # fold of the one event, what they will hold: no read.
-            job = requested_status(job_id, position, payload, event.occurred_at)
-            return BackupStart(job, attempt, workers_busy=busy)
+        return _Request(payload, encode(payload, metadata=metadata, correlation_id=correlation_id))
+
+    def _record(self, tx: Transaction, request: _Request, *, fold_most: int | None = None) -> BackupStart | None:
+        """The request's decision and writes in ``tx``; None, with nothing written, when the full
+        backup check would first have to fold more than ``fold_most`` pending events."""
+        payload = request.payload
+        if payload.backup_type == "full":  # one running full backup per org: decided on current projections
+            if fold_most is None:
+                self.store.catch_up_in(tx)
+            elif self.store.catch_up_in(tx, most=fold_most) is None:
+                return None
+            running = self.store.find_jobs(
+                statuses=tuple(ACTIVE), org_id=payload.org_id, backup_type="full", limit=1, tx=tx
+            )
+            if running:
+                return BackupStart(running[0], None, already_running=True)
+        # Not synced to disk before the answer (a commit without fsync): a power cut in the next
+        # moment loses the request, and with it the worker that would have run it; the worker's
+        # first durable commit makes it durable for good.
+        [position] = tx.append(job_stream(payload.job_id), [request.event], expected_version=0)
+        # A new stream (expected version 0) has no lease yet.
+        claimed = leases.claim_if_free(
+            tx, payload.job_id, 1, cap=self.settings.max_workers, start_within=WORKER_START_SECONDS, now=time.time()
+        )
+        # The projections are not folded here: that was a quarter of the request, cold. Starting the
+        # worker folds them (``start_worker``), any read does first, and the answer's status is the
+        # fold of the one event, what they will hold: no read.
+        job = requested_status(payload.job_id, position, payload, request.event.occurred_at)
+        return BackupStart(job, 1 if claimed else None)
 
     def start_backup(
         self,

@@ -53,6 +53,10 @@ class RuntimeHolder:
                 self._runtime = JobRuntime(self._home or config.home_dir())
             return self._runtime
 
+    def current(self) -> JobRuntime | None:
+        """The runtime if it is open already, without waiting (for the event loop: opening checks the log)."""
+        return self._runtime
+
     def close(self) -> None:
         with self._lock:
             if self._runtime is not None:

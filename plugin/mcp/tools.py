@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 
 from events import EventLogError
 from plugin.errors import PluginError
-from plugin.jobs.options import MAX_FILTER, validate_request
-from plugin.jobs.runtime import BackupStart
+from plugin.jobs.options import MAX_FILTER, BackupOptions, validate_request
+from plugin.jobs.runtime import BackupStart, JobRuntime
 from plugin.mcp.results import (
     BackupListResult,
     BackupView,
@@ -132,8 +132,23 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
 
         return add
 
+    Requested = tuple[JobRuntime, BackupOptions, BackupStart]
+
+    def request_now(arguments: dict[str, Any], correlation_id: str) -> Requested | None:
+        runtime = holder.current()
+        if runtime is None:  # opening it checks the log: a thread's work
+            return None
+        options = validate_request(home=runtime.home, **arguments)
+        start = runtime.request_backup_now(options, actor="mcp", correlation_id=correlation_id)
+        return None if start is None else (runtime, options, start)
+
+    def request_in_thread(arguments: dict[str, Any], correlation_id: str) -> Requested:
+        runtime = holder.get()
+        options = validate_request(home=runtime.home, **arguments)
+        return runtime, options, runtime.request_backup(options, actor="mcp", correlation_id=correlation_id)
+
     @tool("salesforce_backup", "Start a Salesforce backup", START)
-    def salesforce_backup(
+    async def salesforce_backup(
         ctx: Context,
         backup_type: Annotated[
             Literal["full", "incremental", "files_only"],
@@ -175,22 +190,27 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
         with a checksummed manifest. Follow it with salesforce_backup_status(job_id) or the resource
         backup://jobs/{job_id}.
         """
+        arguments = {
+            "backup_type": backup_type,
+            "since_date": since_date,
+            "objects_filter": objects_filter,
+            "include_files": include_files,
+            "include_attachments": include_attachments,
+            "include_documents": include_documents,
+            "compression": compression,
+            "parallel_downloads": parallel_downloads,
+            "output_directory": output_directory,
+            "content_versions": content_versions,
+        }
+        correlation_id = f"mcp:{server_run}:{ctx.request_id}"
         with tool_errors("salesforce_backup"):
-            runtime = holder.get()
-            options = validate_request(
-                home=runtime.home,
-                backup_type=backup_type,
-                since_date=since_date,
-                objects_filter=objects_filter,
-                include_files=include_files,
-                include_attachments=include_attachments,
-                include_documents=include_documents,
-                compression=compression,
-                parallel_downloads=parallel_downloads,
-                output_directory=output_directory,
-                content_versions=content_versions,
-            )
-            start = runtime.request_backup(options, actor="mcp", correlation_id=f"mcp:{server_run}:{ctx.request_id}")
+            # On the event loop when nothing has to wait (the usual case: a fraction of a millisecond,
+            # less than handing over to a thread and back); else on a thread, as a sync tool runs.
+            # An output_directory is resolved on the file system: a thread's work.
+            done = request_now(arguments, correlation_id) if not output_directory else None
+            if done is None:
+                done = await anyio.to_thread.run_sync(request_in_thread, arguments, correlation_id)
+            runtime, options, start = done
             plugin.starter.submit(runtime, start)
         job = start.job
         result = StartResult(

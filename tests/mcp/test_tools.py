@@ -286,3 +286,49 @@ def test_a_status_answer_is_made_once_per_state_of_the_job() -> None:
     assert (
         page_answer((dataclasses.replace(running, status="completed"),), 3, 0, 1)[0]["jobs"][0]["status"] == "completed"
     )
+
+
+def test_a_backup_request_is_answered_on_the_event_loop_unless_it_would_wait(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request runs on the loop (no thread hand-over) when nothing waits; else on a thread."""
+    import threading
+
+    from mcp import Client
+
+    from plugin.jobs.runtime import JobRuntime
+
+    monkeypatch.setenv("SF_INSTANCE_URL", "https://example.my.salesforce.com")
+    monkeypatch.setenv("SF_ACCESS_TOKEN", "00D000000000042!secret")
+    monkeypatch.setattr(JobRuntime, "spawn_worker", lambda self, job_id, attempt=1: None)
+    calls: list[tuple[str, bool, bool]] = []  # (which, answered, on the loop's thread)
+    quick, slow = JobRuntime.request_backup_now, JobRuntime.request_backup
+    refuse = {"now": False}
+
+    def now(self: JobRuntime, *args: Any, **kwargs: Any) -> Any:
+        start = None if refuse["now"] else quick(self, *args, **kwargs)
+        calls.append(("now", start is not None, threading.current_thread() is threading.main_thread()))
+        return start
+
+    def thread(self: JobRuntime, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("thread", True, threading.current_thread() is threading.main_thread()))
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobRuntime, "request_backup_now", now)
+    monkeypatch.setattr(JobRuntime, "request_backup", thread)
+    small = {"backup_type": "incremental", "objects_filter": ["Account"]}
+
+    async def go() -> list[Any]:
+        async with Client(build_server(home), mode="legacy") as client:
+            await client.call_tool("salesforce_backup_status", {})  # the runtime is open from here on
+            answers = [await client.call_tool("salesforce_backup", small) for _ in range(3)]
+            refuse["now"] = True  # as when a worker holds the log's write lock
+            answers.append(await client.call_tool("salesforce_backup", small))
+            return answers
+
+    answers = anyio.run(go)
+    assert not any(a.is_error for a in answers)
+    assert len({a.structured_content["job_id"] for a in answers}) == 4
+    assert ("now", True, True) in calls[:-2]  # answered on the loop's own thread
+    assert all(not on_loop for which, _, on_loop in calls if which == "thread")
+    assert calls[-2:] == [("now", False, True), ("thread", True, False)]  # handed over, answered all the same

@@ -1,0 +1,121 @@
+"""``request_backup_now``: the request an MCP server makes on its event loop, which must never wait."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from events import EventLog
+from events.codec import encode
+from events.ids import job_stream
+from events.vocabulary import JobProgress
+from plugin.jobs import leases
+from plugin.jobs.runtime import QUICK_FOLD, JobRuntime
+from tests.jobs.support import options
+
+SESSION = {"SF_INSTANCE_URL": "https://acme.my.salesforce.com", "SF_ACCESS_TOKEN": "00D000000000042!token"}
+INCREMENTAL = {"backup_type": "incremental", "objects_filter": ["Account"]}
+
+
+@pytest.fixture
+def rt(home: Path) -> Iterator[JobRuntime]:
+    runtime = JobRuntime(home, env=SESSION)
+    yield runtime
+    runtime.close()
+
+
+def test_it_records_what_request_backup_records(rt: JobRuntime, home: Path) -> None:
+    now = rt.request_backup_now(options(home, **INCREMENTAL), correlation_id="mcp:run:1")
+    slow = rt.request_backup(options(home, **INCREMENTAL), correlation_id="mcp:run:2")
+    assert now is not None
+    assert (now.attempt, slow.attempt, now.already_running) == (1, 1, False)
+    [quick_event] = rt.log.read_stream(job_stream(now.job.job_id))
+    [slow_event] = rt.log.read_stream(job_stream(slow.job.job_id))
+    assert quick_event.type == slow_event.type == "job.requested"
+    assert quick_event.data.keys() == slow_event.data.keys()
+    assert {k: v for k, v in quick_event.data.items() if k not in ("job_id", "backup_directory")} == {
+        k: v for k, v in slow_event.data.items() if k not in ("job_id", "backup_directory")
+    }
+    assert quick_event.metadata == slow_event.metadata
+    assert quick_event.correlation_id == "mcp:run:1"
+    assert leases.get(rt.log, now.job.job_id) is not None
+    # What it answers is what the projections hold once folded.
+    rt.catch_up()
+    assert rt.job(now.job.job_id) == now.job
+
+
+def test_a_write_lock_held_elsewhere_gives_none_at_once_and_nothing_is_recorded(rt: JobRuntime, home: Path) -> None:
+    # Its connection does not wait: a busy timeout of 0, where request_backup's waits 5 s.
+    assert rt._quick is not None
+    assert rt._quick._require_conn().execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    other = EventLog.open(rt.log.path)
+    with other.write_transaction():
+        assert rt.request_backup_now(options(home, **INCREMENTAL)) is None
+    other.close()
+    assert rt.log.read_all() == []
+    assert rt.request_backup_now(options(home, **INCREMENTAL)) is not None  # the lock is free again
+
+
+def test_another_thread_at_work_in_the_runtime_gives_none(rt: JobRuntime, home: Path) -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with rt._lock:
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(30)
+    try:
+        assert rt.request_backup_now(options(home, **INCREMENTAL)) is None
+    finally:
+        leave.set()
+        holder.join()
+    assert rt.log.read_all() == []
+
+
+def test_an_org_id_to_learn_from_salesforce_gives_none_without_a_network_call(home: Path) -> None:
+    # Username and password: the org id takes a login, which request_backup makes (and remembers).
+    env = {"SF_USERNAME": "a@b.c", "SF_PASSWORD": "pw", "SF_LOGIN_URL": "https://127.0.0.1:9"}
+    runtime = JobRuntime(home, env=env)
+    try:
+        assert runtime.request_backup_now(options(home, **INCREMENTAL)) is None
+        runtime._org_ids[runtime._request_settings()[0]] = "00D000000000042EAA"  # as after that login
+        start = runtime.request_backup_now(options(home, **INCREMENTAL))
+        assert start is not None and start.job.org_id == "00D000000000042EAA"
+    finally:
+        runtime.close()
+
+
+def test_a_full_backup_folds_a_few_pending_events_but_hands_many_over(rt: JobRuntime, home: Path) -> None:
+    # Projections never folded (a new home) are built by a thread: that fold has no bound.
+    assert rt.request_backup_now(options(home, backup_type="full")) is None
+    rt.catch_up()
+    first = rt.request_backup_now(options(home, backup_type="full"))
+    assert first is not None and first.attempt == 1
+    again = rt.request_backup_now(options(home, backup_type="full"))  # its request is pending, unfolded
+    assert again is not None and again.already_running and again.job.job_id == first.job.job_id
+    progress = [
+        encode(JobProgress(objects_done=0, objects_total=1, records=i, percent=0)) for i in range(QUICK_FOLD + 1)
+    ]
+    rt.log.append(job_stream(first.job.job_id), progress, expected_version=None)  # what a worker appends
+    before = len(rt.log.read_all())
+    assert rt.request_backup_now(options(home, backup_type="full")) is None
+    assert len(rt.log.read_all()) == before  # nothing recorded
+    slow = rt.request_backup(options(home, backup_type="full"))  # the thread's call folds them all
+    assert slow.already_running and slow.job.job_id == first.job.job_id
+
+
+def test_a_full_claim_is_counted_and_taken_in_one_statement(rt: JobRuntime) -> None:
+    with rt.log.write_transaction() as tx:
+        assert leases.claim_if_free(tx, "a", 1, cap=2, start_within=60, now=1000.0)
+        assert leases.claim_if_free(tx, "b", 1, cap=2, start_within=60, now=1000.0)
+        assert not leases.claim_if_free(tx, "c", 1, cap=2, start_within=60, now=1000.0)
+        assert leases.get(tx, "c") is None
+        # A claim whose time to start ran out holds no slot.
+        assert leases.claim_if_free(tx, "d", 1, cap=2, start_within=60, now=1061.0)
+        assert leases.held(tx, 1061.0) == 1
