@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mcp_latency.py [--samples 400] [--backup-samples 60] [--history-jobs 10000]
                                           [--events-per-job 100] [--cache DIR]
+                                          [--phases idle,load,history] [--no-in-process]
 
 The floor is a bare ``MCPServer`` with one trivial tool, started the same way (a stdio subprocess of
 this Python) and called by the same client: nothing written in Python over this SDK can be faster.
@@ -278,7 +279,9 @@ class Load:
 
 async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], work: Path, series: Series) -> None:
     small = work / f"home-{mode}"
-    history, history_job = history_home(args.cache, args.history_jobs, args.events_per_job)
+    phases = args.phases
+    if "history" in phases:
+        history, history_job = history_home(args.cache, args.history_jobs, args.events_per_job)
     floor_script = work / "floor_server.py"
     floor_script.write_text(FLOOR_SERVER.format(repo=str(REPO)), encoding="utf-8")
     serve = ["-m", "plugin.cli", "serve"]
@@ -292,16 +295,21 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
             assert await wait_for(runtime, first["job_id"]) == "completed"
             one = {"job_id": first["job_id"]}
 
-            await phase("idle", floor, ours, one, args.samples, args.backup_samples, series, pace=runtime)
-            await phase("idle-list", floor, ours, {}, args.samples // 2, 0, series, page_file=work / "page-idle.json")
+            if "idle" in phases:
+                await phase("idle", floor, ours, one, args.samples, args.backup_samples, series, pace=runtime)
+                page = work / "page-idle.json"
+                await phase("idle-list", floor, ours, {}, args.samples // 2, 0, series, page_file=page)
 
-            load = Load(runtime)
-            load.top_up()
-            await phase("load", floor, ours, one, args.samples, args.backup_samples, series, between=load.top_up)
-            print(f"  [{mode}] load phase started {load.started} full backups", flush=True)
-            for job_id in load.running:
-                await wait_for(runtime, job_id)
+            if "load" in phases:
+                load = Load(runtime)
+                load.top_up()
+                await phase("load", floor, ours, one, args.samples, args.backup_samples, series, between=load.top_up)
+                print(f"  [{mode}] load phase started {load.started} full backups", flush=True)
+                for job_id in load.running:
+                    await wait_for(runtime, job_id)
             runtime.close()
+            if "history" not in phases:
+                return
 
             old = await stack.enter_async_context(connect(serve, sf_env(info, history), mode, errlog))
             await phase("history", floor, old, {"job_id": history_job}, args.samples, 0, series)
@@ -309,12 +317,15 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
             await phase("history-list", floor, old, {}, args.samples // 2, 0, series, page_file=pages)
 
 
+PHASES = ("idle", "load", "history")
 TARGETS = {"idle": (1.3, 2.0), "load": (1.3, 2.0), "history": (1.5, None), "history-list": (1.5, None)}
 
 
 def report(mode: str, series: Series) -> list[str]:
     rows = []
     for name in ("idle", "idle-list", "load", "history", "history-list"):
+        if f"{name} floor" not in series.samples:  # a phase left out (--phases)
+            continue
         floor = series.samples[f"{name} floor"]
         f50, f99 = p50_p99(floor)
         rows.append(f"{mode:<7} {name:<13} floor   n={len(floor):<4} p50 {f50:7.2f} ms            p99 {f99:7.2f} ms")
@@ -398,6 +409,10 @@ def main() -> None:
     parser.add_argument("--history-jobs", type=int, default=10_000)
     parser.add_argument("--events-per-job", type=int, default=100)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sfbackup-bench")
+    parser.add_argument(
+        "--phases", type=_phases, default=PHASES, help=f"comma-separated, of {','.join(PHASES)} (default: all)"
+    )
+    parser.add_argument("--no-in-process", action="store_true", help="leave out the in-process request figures")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     proc, info = start_fake_org()
@@ -414,12 +429,21 @@ def main() -> None:
                 rows.append(
                     f"{mode:<7} load average (1 min) {before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
                 )
-            rows.extend(in_process(info, Path(tmp), max(20, args.samples // 2)))
+            if not args.no_in_process:
+                rows.extend(in_process(info, Path(tmp), max(20, args.samples // 2)))
     finally:
         proc.terminate()
         proc.wait()
     print(f"\nround trips over stdio (mcp {_mcp_version()}, Python {sys.version.split()[0]}); x = ratio to the floor")
     print("\n".join(rows))
+
+
+def _phases(text: str) -> tuple[str, ...]:
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(set(chosen) - set(PHASES))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"phases are {', '.join(PHASES)}; got {text!r}")
+    return chosen
 
 
 def _mcp_version() -> str:
