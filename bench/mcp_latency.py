@@ -20,8 +20,9 @@ Calls to the floor and to sfbackup alternate one by one, so machine noise hits b
 
 Targets: p50 <= 1.3x and p99 <= 2x the floor (idle, load); status with the large history <= 1.5x.
 For a page of jobs (status without job_id) the floor server also sends that very answer (its
-``page`` tool, same output schema): the SDK's and the client's cost for the answer's size, so the
-ratio to it is what sfbackup adds (printed for information; the targets stay against ``ping``).
+``page`` tool, same output schema): the SDK's and the client's cost for the answer's size (the
+client checks every field of every job against the output schema), so the ratio to it is what
+sfbackup adds, and the history's page is held to 1.5x of it; its ratio to ``ping`` is printed too.
 """
 
 from __future__ import annotations
@@ -318,7 +319,10 @@ async def run_era(mode: str, args: argparse.Namespace, info: dict[str, str], wor
 
 
 PHASES = ("idle", "load", "history")
-TARGETS = {"idle": (1.3, 2.0), "load": (1.3, 2.0), "history": (1.5, None), "history-list": (1.5, None)}
+TARGETS = {"idle": (1.3, 2.0), "load": (1.3, 2.0), "history": (1.5, None)}
+# A page of jobs is held to its own floor: a bare server sending that very page. Against ``ping`` it
+# also carries the client's schema check of every field on the page, which the bare server pays alike.
+PAGE_TARGETS = {"history-list": 1.5}
 
 
 def report(mode: str, series: Series) -> list[str]:
@@ -347,14 +351,18 @@ def report(mode: str, series: Series) -> list[str]:
             )
         if f"{name} floor-page" in series.samples:
             # The same page sent by a bare server: what the SDK and the client's schema check cost for
-            # this answer; the status row's ratio to it is what sfbackup adds (for information).
+            # this answer; the status row's ratio to it is what sfbackup adds.
             page = series.samples[f"{name} floor-page"]
             p50, p99 = p50_p99(page)
             v50, v99 = p50_p99(series.samples[f"{name} status"])
+            verdict = ""
+            if name in PAGE_TARGETS:
+                want = PAGE_TARGETS[name]
+                verdict = "  ok" if v50 / p50 <= want else f"  MISS (status/page p50 <= {want}x)"
             rows.append(
                 f"{mode:<7} {name:<13} page    n={len(page):<4} p50 {p50:7.2f} ms ({p50 / f50:4.2f}x)   "
                 f"p99 {p99:7.2f} ms ({p99 / f99:4.2f}x)  the same answer from a bare server; "
-                f"status/page p50 {v50 / p50:4.2f}x, p99 {v99 / p99:4.2f}x"
+                f"status/page p50 {v50 / p50:4.2f}x, p99 {v99 / p99:4.2f}x{verdict}"
             )
     return rows
 

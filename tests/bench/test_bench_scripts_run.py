@@ -71,6 +71,31 @@ def test_mcp_latency_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> Non
     assert "floor" in out and "status" in out, out[-2000:]
     assert "the same answer from a bare server" in out, out[-2000:]  # the page floor ran
     assert "in-process request_backup" in out and "after 10 ms idle" in out, out[-2000:]
+    # The history's page is judged against the bare server sending that very page.
+    assert "history-list  page" in out and ("x  ok" in out or "MISS (status/page" in out), out[-2000:]
+
+
+def test_mcp_latency_bench_times_only_the_phases_asked_for(tmp_path: Path) -> None:
+    args = ["bench/mcp_latency.py", "--samples", "4", "--backup-samples", "2", "--phases", "idle", "--no-in-process"]
+    out = _run(args, tmp_path)
+    rows = [line.split()[:3] for line in out.splitlines() if line.startswith(("legacy ", "auto "))]
+    assert {tuple(r[:2]) for r in rows if r[1] != "load"} == {
+        (era, phase) for era in ("legacy", "auto") for phase in ("idle", "idle-list")
+    }, out[-2000:]
+    assert ["legacy", "idle", "backup"] in rows and ["auto", "idle", "backup"] in rows, out[-2000:]
+    assert "in-process" not in out, out[-2000:]
+
+
+def test_mcp_latency_bench_refuses_an_unknown_phase(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/mcp_latency.py", "--phases", "idle,warp"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "phases are idle, load, history; got 'idle,warp'" in result.stderr, result.stderr[-2000:]
 
 
 def test_export_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
