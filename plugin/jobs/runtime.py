@@ -96,6 +96,10 @@ class BackupStart:
 
 
 QUICK_FOLD = 200  # pending events a request on the event loop folds itself (about a millisecond) before it hands over
+# Requests the event loop's connection, which never checkpoints, records in a row before it hands one over: that
+# one commits on the runtime's own connection, which copies the WAL back once it holds 1,000 pages (about 5 a
+# request), so the WAL stays bounded when nothing else commits (every slot taken, incremental requests only).
+QUICK_COMMITS = 200
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class JobRuntime:
         self._closed = False
         self.chain = ChainChecker()
         self._org_ids: dict[config.Credentials, str] = {}  # learned by a login (no org id in a token)
+        self._quick_commits = 0  # commits on _quick since a request on self.log (QUICK_COMMITS)
 
     def close(self) -> None:
         with self._lock:
@@ -227,8 +232,10 @@ class JobRuntime:
         credentials, api_version = self._request_settings()
         org_id = self.resolve_org_id(credentials, api_version)
         request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
-        with self._lock, self.log.write_transaction(durable=False) as tx:
-            start = self._record(tx, request)
+        with self._lock:
+            with self.log.write_transaction(durable=False) as tx:
+                start = self._record(tx, request)
+            self._quick_commits = 0  # that commit checkpointed the WAL, if it was due
         assert start is not None  # no fold limit: nothing was left undone
         return start
 
@@ -246,14 +253,16 @@ class JobRuntime:
         would wait when the org id has to be learned from Salesforce, when another thread of this
         runtime is at work, when another connection holds the log's write lock (a worker's commit),
         or when a full backup's check would first fold more than ``QUICK_FOLD`` pending events. Its
-        connection of its own neither waits for the lock nor copies the WAL back at commit.
+        connection of its own neither waits for the lock nor copies the WAL back at commit, so after
+        ``QUICK_COMMITS`` commits it hands over until ``request_backup`` has committed on the runtime's
+        connection, which does.
 
         Raises:
             ConfigError: credentials missing or unusable.
         """
         credentials, api_version = self._request_settings()
         org_id = org_id_from_token(credentials.access_token) or self._org_ids.get(credentials)
-        if org_id is None or self._quick is None:
+        if org_id is None or self._quick is None or self._quick_commits >= QUICK_COMMITS:
             return None
         request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
         if not self._lock.acquire(blocking=False):
@@ -263,6 +272,7 @@ class JobRuntime:
                 start = self._record(tx, request, fold_most=QUICK_FOLD)
                 if start is None:
                     raise _WouldWait  # rolls the transaction back: nothing is written
+            self._quick_commits += 1
             return start
         except (StoreBusyError, _WouldWait):
             return None
