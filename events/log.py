@@ -177,13 +177,27 @@ def _read_all(conn: sqlite3.Connection, after: int, limit: int | None) -> list[R
     return [_recorded(row) for row in rows]
 
 
-def _read_rows(conn: sqlite3.Connection, after: int, limit: int | None) -> tuple[list[EventRow], bytes | None]:
-    rows: list[EventRow] = _tuples(
-        conn,
+def _read_rows(
+    conn: sqlite3.Connection, after: int, limit: int | None, most_bytes: int | None = None
+) -> tuple[list[EventRow], bytes | None]:
+    sql = (
         "SELECT id, stream_id, stream_version, type, schema_version, data, occurred_at "
-        "FROM events WHERE id > ? ORDER BY id LIMIT ?",
-        (after, _limit(limit)),
+        "FROM events WHERE id > ? ORDER BY id LIMIT ?"
     )
+    if most_bytes is None:
+        rows: list[EventRow] = _tuples(conn, sql, (after, _limit(limit)))
+    else:  # row by row, so nothing after the row that brings the data over most_bytes is read
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        rows, size = [], 0
+        try:
+            for row in cursor.execute(sql, (after, _limit(limit))):
+                rows.append(row)
+                size += len(row[5])
+                if size > most_bytes:
+                    break
+        finally:
+            cursor.close()
     if not rows:
         return rows, None
     last = conn.execute("SELECT hash FROM events WHERE id = ?", (rows[-1][0],)).fetchone()
@@ -519,16 +533,20 @@ class Transaction:
         with _translated():
             return _read_all(conn, after, limit)
 
-    def read_rows(self, *, after: int = 0, limit: int | None = None) -> tuple[list[EventRow], bytes | None]:
+    def read_rows(
+        self, *, after: int = 0, limit: int | None = None, most_bytes: int | None = None
+    ) -> tuple[list[EventRow], bytes | None]:
         """Like ``read_all``, but only the columns a projection folds over, data as its stored text.
 
         Returns the rows and the hash of the last one (what a checkpoint records), or None when
         there are no rows. A rebuild reads every event; skipping metadata, ids, hashes and the
-        JSON parse of what it does not use is most of what makes it fast.
+        JSON parse of what it does not use is most of what makes it fast. With ``most_bytes`` the
+        read stops at the row whose data brings their total length over it (a caller that must not
+        take long tells a long fold by the size, without reading the rest).
         """
         conn = self._require_open()
         with _translated():
-            return _read_rows(conn, after, limit)
+            return _read_rows(conn, after, limit, most_bytes)
 
     def read_stream(self, stream_id: str, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent]:
         """Events of one stream with version > ``after``, as this transaction sees them."""

@@ -227,20 +227,21 @@ class ProjectionStore:
     @overload
     def catch_up_in(self, tx: Transaction) -> int: ...
     @overload
-    def catch_up_in(self, tx: Transaction, *, most: int) -> int | None: ...
-    def catch_up_in(self, tx: Transaction, *, most: int | None = None) -> int | None:
+    def catch_up_in(self, tx: Transaction, *, most: int, most_bytes: int | None = None) -> int | None: ...
+    def catch_up_in(self, tx: Transaction, *, most: int | None = None, most_bytes: int | None = None) -> int | None:
         """``catch_up`` inside the caller's write transaction, so a decision taken in ``tx`` (one running
         full backup per org) sees every event up to the write lock, not just up to the last read.
 
         With ``most``, a caller that must not take long (on an event loop) gets None, and nothing
-        applied, when more than ``most`` events are pending or a rebuild is due.
+        applied, when more than ``most`` events are pending, when their data is longer than
+        ``most_bytes`` in all (a fold takes as long as its JSON), or when a rebuild is due.
         """
         position = self._checked_position(tx)
         if position is None:
             return None if most is not None else self._rebuild_in(tx)
         if most is not None:
-            rows, last_hash = tx.read_rows(after=position, limit=most + 1)
-            if len(rows) > most:
+            rows, last_hash = tx.read_rows(after=position, limit=most + 1, most_bytes=most_bytes)
+            if len(rows) > most or (most_bytes is not None and sum(len(row[5]) for row in rows) > most_bytes):
                 return None
             self._apply_batch(tx, rows, last_hash)
             return len(rows)

@@ -119,8 +119,16 @@ class BackupPlugin:
                 logger.error("no background work (watch, recovery, cleanup): %s", e)
             return
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(self.watch.run, runtime.log.path, after=head))
+            tg.start_soon(self._watch, runtime.log.path, head)
             tg.start_soon(self._housekeeping, runtime)
+
+    async def _watch(self, path: Path, after: int) -> None:
+        """Follow the log; a log it cannot read on (a damaged page, a row written around ``EventLog``)
+        ends the watch, logged, not the server, whose tools answer on (a waiting status polls instead)."""
+        try:
+            await self.watch.run(path, after=after)
+        except EventLogError as e:
+            logger.error("stopped following the event log: no more job notifications from this server: %s", e)
 
     async def _housekeeping(self, runtime: JobRuntime) -> None:
         last_retention = -RETENTION_SECONDS

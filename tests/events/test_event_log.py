@@ -365,3 +365,17 @@ def test_a_big_batch_fits_an_sqlite_that_binds_at_most_999_parameters(log: Event
     assert log.append("job-y", events, expected_version=0) == list(range(1, 301))
     assert [e.event_id for e in log.read_stream("job-y")] == [e.event_id for e in events]
     assert log.verify().ok
+
+
+def test_read_rows_with_most_bytes_stops_at_the_row_that_brings_the_data_over_it(db_path: Path) -> None:
+    with EventLog.open(db_path) as log:
+        log.append("job-a", [_progress(p) for p in range(5)], expected_version=0)
+        with log.write_transaction() as tx:
+            rows, _ = tx.read_rows()
+            sizes = [len(row[5]) for row in rows]
+            assert len(rows) == 5
+            over, last_hash = tx.read_rows(most_bytes=sizes[0] + sizes[1] - 1)
+            assert [row[0] for row in over] == [1, 2]  # the second is read (it goes over), the third is not
+            assert last_hash is not None and last_hash.hex() == log.hash_at(2)
+            assert len(tx.read_rows(most_bytes=sum(sizes))[0]) == 5  # at the budget: all of them
+            assert len(tx.read_rows(limit=3, most_bytes=10**6)[0]) == 3

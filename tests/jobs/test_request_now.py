@@ -119,3 +119,43 @@ def test_a_full_claim_is_counted_and_taken_in_one_statement(rt: JobRuntime) -> N
         # A claim whose time to start ran out holds no slot.
         assert leases.claim_if_free(tx, "d", 1, cap=2, start_within=60, now=1061.0)
         assert leases.held(tx, 1061.0) == 1
+
+
+def test_many_requests_on_the_event_loop_do_not_grow_the_wal_without_bound(home: Path) -> None:
+    # Its connection never checkpoints; with every slot taken no worker commits, and incremental
+    # requests fold nothing, so no other connection of this runtime commits either: the quick path
+    # itself must hand a request over now and then, whose connection checkpoints at its commit.
+    runtime = JobRuntime(home, env={**SESSION, "SFBACKUP_MAX_WORKERS": "1"})
+    wal = Path(f"{runtime.log.path}-wal")
+    quick = 0
+    biggest = 0
+    try:
+        for _ in range(5000):  # as the MCP tool does: a thread's request_backup when the quick path says None
+            start = runtime.request_backup_now(options(home, **INCREMENTAL))
+            quick += start is not None
+            if start is None:
+                start = runtime.request_backup(options(home, **INCREMENTAL))
+            biggest = max(biggest, wal.stat().st_size)
+        assert len(runtime.log.read_all()) == 5000
+    finally:
+        runtime.close()
+    # 19 KB of WAL a request: it reached 95 MiB, past the log's journal_size_limit (64 MiB).
+    assert biggest < 16 * 1024 * 1024, f"the WAL grew to {biggest / 2**20:.1f} MiB"
+    assert quick >= 4900  # handing over is the exception
+
+
+def test_a_full_backup_hands_over_a_few_pending_events_too_big_to_fold_on_the_loop(rt: JobRuntime, home: Path) -> None:
+    # QUICK_FOLD bounds the count of events, not their size: a request's objects_filter may hold 2,000
+    # names, so 200 such requests pending made a full request fold 33 MB of JSON on the event loop
+    # (115-150 ms measured; a request of its own is 2-3 ms).
+    rt.catch_up()
+    names = [f"Object{i:04d}_{'x' * 60}__c" for i in range(2000)]
+    pending = [rt.request_backup_now(options(home, backup_type="incremental", objects_filter=names)) for _ in range(3)]
+    assert all(start is not None for start in pending)
+    before = len(rt.log.read_all())
+    assert rt.request_backup_now(options(home, backup_type="full")) is None
+    assert len(rt.log.read_all()) == before  # nothing recorded
+    assert rt.log.query("SELECT position FROM projection_checkpoints") == [{"position": 0}, {"position": 0}]
+    slow = rt.request_backup(options(home, backup_type="full"))  # the thread's call folds them all
+    assert not slow.already_running and slow.attempt == 1
+    assert rt.request_backup_now(options(home, backup_type="full")) is not None  # folded: back on the loop

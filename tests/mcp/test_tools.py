@@ -332,3 +332,48 @@ def test_a_backup_request_is_answered_on_the_event_loop_unless_it_would_wait(
     assert ("now", True, True) in calls[:-2]  # answered on the loop's own thread
     assert all(not on_loop for which, _, on_loop in calls if which == "thread")
     assert calls[-2:] == [("now", False, True), ("thread", True, False)]  # handed over, answered all the same
+
+
+def test_a_row_the_watch_cannot_read_ends_the_watch_not_the_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program appended a row whose data is not JSON (the database no longer refuses that,
+    `sfbackup verify` names it): the log's follower fails on it. The server answers on, without job
+    notifications, instead of ending with the follower (its whole task group did)."""
+    import sqlite3
+
+    from mcp import Client
+
+    from plugin.jobs.runtime import JobRuntime
+    from plugin.mcp.server import build
+    from tests.jobs.support import wait_until
+
+    monkeypatch.setenv("SF_INSTANCE_URL", "https://example.my.salesforce.com")
+    monkeypatch.setenv("SF_ACCESS_TOKEN", "00D000000000042!secret")
+    monkeypatch.setattr(JobRuntime, "spawn_worker", lambda self, job_id, attempt=1: None)
+    small = {"backup_type": "incremental", "objects_filter": ["Account"]}
+    server, plugin = build(home)
+
+    def append_unreadable() -> None:
+        conn = sqlite3.connect(home / "events.db", isolation_level=None)
+        try:
+            conn.execute(
+                "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata, "
+                "occurred_at, recorded_at, prev_hash, hash) SELECT '0190f0c0-0000-7000-8000-000000000001', "
+                "'job-x', 1, type, schema_version, 'not json', metadata, occurred_at, recorded_at, hash, hash "
+                "FROM events ORDER BY id DESC LIMIT 1"
+            )
+        finally:
+            conn.close()
+
+    async def go() -> list[Any]:
+        async with Client(server, mode="legacy") as client:
+            answers = [await client.call_tool("salesforce_backup", small)]
+            await anyio.to_thread.run_sync(lambda: wait_until(lambda: plugin.watch.running, what="the watch"))
+            append_unreadable()
+            await anyio.to_thread.run_sync(lambda: wait_until(lambda: not plugin.watch.running, what="the watch ends"))
+            answers.append(await client.call_tool("salesforce_backup", small))
+            answers.append(await client.call_tool("salesforce_backup_status", {"job_id": "x"}))
+            return answers
+
+    first, after, status = anyio.run(go)
+    assert not first.is_error and not after.is_error
+    assert status.is_error  # the projections cannot fold that row either: an answer all the same
