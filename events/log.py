@@ -107,8 +107,8 @@ def _translate(error: sqlite3.Error, context: str) -> EventLogError:
     prefix = f"{context}: " if context else ""
     if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
         return StoreBusyError(
-            f"{prefix}the event log stayed locked past the busy timeout ({message}); "
-            "another process holds a long write transaction"
+            f"{prefix}the event log stayed locked past the busy timeout ({message}): another process "
+            "holds a long write transaction. Nothing was recorded by this call; try again in a moment"
         )
     if isinstance(error, sqlite3.DatabaseError) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return StorageFullError(

@@ -15,6 +15,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from events import EventLogError
 from plugin.errors import JobNotFoundError, PluginError
 from plugin.mcp.results import JobView
+from projections import ProjectionError
 
 if TYPE_CHECKING:
     from plugin.mcp.mount import BackupPlugin
@@ -37,7 +38,7 @@ def add_resources(server: MCPServer, plugin: BackupPlugin) -> None:
     def read_jobs() -> str:
         try:
             jobs, total = holder.get().jobs(limit=JOBS_SHOWN, offset=0)
-        except (PluginError, EventLogError) as e:
+        except (PluginError, EventLogError, ProjectionError) as e:
             raise ResourceError(str(e)) from e
         return json.dumps({"total": total, "jobs": [JobView.of(j).model_dump(mode="json") for j in jobs]})
 
@@ -53,5 +54,5 @@ def add_resources(server: MCPServer, plugin: BackupPlugin) -> None:
             return JobView.of(holder.get().job(job_id)).model_dump_json()
         except JobNotFoundError as e:
             raise ResourceNotFoundError(str(e)) from e
-        except (PluginError, EventLogError) as e:
+        except (PluginError, EventLogError, ProjectionError) as e:
             raise ResourceError(str(e)) from e

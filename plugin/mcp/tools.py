@@ -35,6 +35,7 @@ from plugin.mcp.results import (
 )
 from plugin.mcp.status_answers import job_answer, page_answer, prepare, respond
 from plugin.trail import ENDED_STATUSES
+from projections import PoisonEventError, ProjectionError
 
 if TYPE_CHECKING:
     from plugin.mcp.mount import BackupPlugin
@@ -60,6 +61,16 @@ def tool_errors(tool: str) -> Iterator[None]:
         yield
     except (PluginError, EventLogError) as e:
         raise ToolError(str(e)) from e
+    except PoisonEventError as e:  # the log holds an event the status cannot be folded past
+        logger.error("%s: %s", tool, e)
+        raise ToolError(
+            f"The job status cannot be brought up to date: the event at position {e.position} of the event log "
+            f"cannot be applied ({e.reason}). Run `sfbackup verify` on the server's machine: it checks the log "
+            "and names every damaged event."
+        ) from e
+    except ProjectionError as e:  # the log was rewritten under the projections: the message says what to run
+        logger.error("%s: %s", tool, e)
+        raise ToolError(f"The job status cannot be brought up to date: {e}.") from e
     except Exception as e:
         logger.exception("%s failed unexpectedly", tool)
         raise ToolError(

@@ -176,9 +176,15 @@ def test_write_blocked_past_busy_timeout_raises_store_busy(db_path: Path) -> Non
         holder = sqlite3.connect(db_path, isolation_level=None)
         try:
             holder.execute("BEGIN IMMEDIATE")
-            with pytest.raises(StoreBusyError):
+            with pytest.raises(StoreBusyError) as refused:
                 log.append("job-a", [_progress(1)], expected_version=0)
             holder.execute("ROLLBACK")
+            # It says what happened, that nothing was recorded, and what to do.
+            assert str(refused.value) == (
+                "begin write transaction: the event log stayed locked past the busy timeout (database is locked): "
+                "another process holds a long write transaction. Nothing was recorded by this call; try again in a "
+                "moment"
+            )
         finally:
             holder.close()
         assert log.append("job-a", [_progress(1)], expected_version=0) == [1]

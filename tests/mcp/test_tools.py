@@ -376,4 +376,25 @@ def test_a_row_the_watch_cannot_read_ends_the_watch_not_the_server(home: Path, m
 
     first, after, status = anyio.run(go)
     assert not first.is_error and not after.is_error
-    assert status.is_error  # the projections cannot fold that row either: an answer all the same
+    # The projections cannot fold that row either: an answer that says so and what to run, not a bug's.
+    assert status.is_error
+    assert text(status).endswith(
+        "The job status cannot be brought up to date: the event at position 2 of the event log cannot be applied "
+        "(job.requested data is not JSON: Expecting value: line 1 column 1 (char 0)). Run `sfbackup verify` on the "
+        "server's machine: it checks the log and names every damaged event."
+    )
+    assert "Internal error" not in text(status)
+
+
+def test_a_rewritten_log_is_an_answer_that_says_what_to_run() -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from plugin.mcp.tools import tool_errors
+    from projections import RewrittenLogError
+
+    with pytest.raises(ToolError) as refused, tool_errors("salesforce_backup_status"):
+        raise RewrittenLogError("job_status", 5)
+    assert str(refused.value) == (
+        "The job status cannot be brought up to date: the event at position 5, where projection 'job_status' "
+        "stopped, has changed: the log was rewritten. Run `sfbackup verify`, then `sfbackup rebuild`."
+    )
