@@ -57,12 +57,20 @@ def api_version(env: Mapping[str, str] | None = None) -> str:
 
 def ca_bundle(env: Mapping[str, str] | None = None) -> Path | None:
     """``SFBACKUP_CA_BUNDLE``: an extra CA to trust besides the public ones (the fake org's)."""
+    named = ca_bundle_named(env)
+    return None if named is None else require_ca_bundle(*named)
+
+
+def ca_bundle_named(env: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """``SFBACKUP_CA_BUNDLE`` as given and as a path (``~`` expanded), not checked: ``require_ca_bundle``."""
     env = os.environ if env is None else env
     raw = env.get("SFBACKUP_CA_BUNDLE")
-    if not raw:
-        return None
-    path = _expanded(raw, os.environ.get("HOME"))
-    if not os.path.isfile(path):  # checked at every call: the file may have gone since
+    return (raw, _expanded(raw, os.environ.get("HOME"))) if raw else None
+
+
+def require_ca_bundle(raw: str, path: Path) -> Path:
+    """``path`` if it is a file (checked at every call: the file may have gone since)."""
+    if not os.path.isfile(path):
         raise ConfigError(f"SFBACKUP_CA_BUNDLE={raw} is not a file; point it at a PEM CA certificate.")
     return path
 

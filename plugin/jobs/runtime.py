@@ -19,8 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -88,11 +88,27 @@ def lower_priority(pid: int) -> None:
 @dataclass(frozen=True)
 class BackupStart:
     """What ``request_backup`` decided: the job, and the attempt to start a worker for (None: queued,
-    or ``already_running`` when a full backup of the org was running and this is that job)."""
+    or ``already_running`` when a full backup of the org was running and this is that job).
 
-    job: JobStatus
+    ``job`` is made when first asked for: a new job's is the fold of its one event, which the answer to
+    the request does not need (its id, status and folder are here), so it is not made on that path.
+    """
+
+    job_id: str
+    status: str
+    backup_directory: str | None
     attempt: int | None
     already_running: bool = False
+    fold: Callable[[], JobStatus] = field(kw_only=True, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, job: JobStatus, attempt: int | None, *, already_running: bool = False) -> BackupStart:
+        """For a job whose status is at hand."""
+        return cls(job.job_id, job.status, job.backup_directory, attempt, already_running, fold=lambda: job)
+
+    @functools.cached_property
+    def job(self) -> JobStatus:
+        return self.fold()
 
 
 QUICK_FOLD = 200  # pending events a request on the event loop folds itself (about a millisecond) before it hands over
@@ -103,6 +119,17 @@ QUICK_FOLD_BYTES = 256 * 1024
 # one commits on the runtime's own connection, which copies the WAL back once it holds 1,000 pages (about 5 a
 # request), so the WAL stays bounded when nothing else commits (every slot taken, incremental requests only).
 QUICK_COMMITS = 200
+
+
+@dataclass(frozen=True)
+class _RequestSettings:
+    """What every request of a runtime shares, worked out once: the environment does not change."""
+
+    credentials: config.Credentials
+    api_version: str
+    token_org_id: str | None  # the org id a session id starts with (None: learned by a login)
+    ca_bundle: tuple[str, Path] | None  # SFBACKUP_CA_BUNDLE as given and as a path, checked per request
+    who: tuple[str | None, str, int]  # the audit's user, host and pid
 
 
 @dataclass(frozen=True)
@@ -133,7 +160,7 @@ class JobRuntime:
         self._backups_text = str(backups_root(home.resolve()))
         # The environment it started with, read-only: what a request parses once (_request_settings).
         self.env: Mapping[str, str] = MappingProxyType(dict(os.environ if env is None else env))
-        self._parsed: tuple[config.Credentials, str] | None = None
+        self._parsed: _RequestSettings | None = None
         self.settings = settings or RuntimeSettings.from_env(self.env)
         self._owns_log = log is None
         self.log = open_event_log(config.events_path(home)) if log is None else log
@@ -232,9 +259,9 @@ class JobRuntime:
             ConfigError: credentials missing or unusable.
             SalesforceError: the org id could not be learned.
         """
-        credentials, api_version = self._request_settings()
-        org_id = self.resolve_org_id(credentials, api_version)
-        request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
+        settings = self._request_settings()
+        org_id = settings.token_org_id or self.resolve_org_id(settings.credentials, settings.api_version)
+        request = self._request(options, settings, org_id, actor, tool, correlation_id)
         with self._lock:
             with self.log.write_transaction(durable=False) as tx:
                 start = self._record(tx, request)
@@ -263,11 +290,11 @@ class JobRuntime:
         Raises:
             ConfigError: credentials missing or unusable.
         """
-        credentials, api_version = self._request_settings()
-        org_id = org_id_from_token(credentials.access_token) or self._org_ids.get(credentials)
+        settings = self._request_settings()
+        org_id = settings.token_org_id or self._org_ids.get(settings.credentials)
         if org_id is None or self._quick is None or self._quick_commits >= QUICK_COMMITS:
             return None
-        request = self._request(options, credentials, api_version, org_id, actor, tool, correlation_id)
+        request = self._request(options, settings, org_id, actor, tool, correlation_id)
         if not self._lock.acquire(blocking=False):
             return None
         try:
@@ -282,18 +309,32 @@ class JobRuntime:
         finally:
             self._lock.release()
 
-    def _request_settings(self) -> tuple[config.Credentials, str]:
-        """Credentials and API version, parsed once (``env`` does not change); the CA file checked each time."""
-        if self._parsed is None:
-            self._parsed = (config.credentials_from_env(self.env), config.api_version(self.env))
-        config.ca_bundle(self.env)  # the worker needs it too: a missing file is refused now, not in the worker
-        return self._parsed
+    def _request_settings(self) -> _RequestSettings:
+        """Credentials, API version, the org id in a session id, the CA file's path and the audit's who,
+        worked out once (``env`` does not change, and every step of a request runs with cold caches);
+        the CA file is checked each time: the worker needs it too, so a missing file is refused now.
+
+        Raises:
+            ConfigError: credentials missing or unusable, or no CA file where SFBACKUP_CA_BUNDLE says.
+        """
+        settings = self._parsed
+        if settings is None:
+            credentials = config.credentials_from_env(self.env)
+            settings = self._parsed = _RequestSettings(
+                credentials=credentials,
+                api_version=config.api_version(self.env),
+                token_org_id=org_id_from_token(credentials.access_token),
+                ca_bundle=config.ca_bundle_named(self.env),
+                who=(_os_user(), socket.gethostname(), os.getpid()),
+            )
+        if settings.ca_bundle is not None:
+            config.require_ca_bundle(*settings.ca_bundle)
+        return settings
 
     def _request(
         self,
         options: BackupOptions,
-        credentials: config.Credentials,
-        api_version: str,
+        settings: _RequestSettings,
         org_id: str,
         actor: str,
         tool: str | None,
@@ -310,17 +351,18 @@ class JobRuntime:
             backup_type=options.backup_type,  # type: ignore[arg-type]
             backup_directory=directory,
             org_id=org_id,
-            instance_url=credentials.instance_url,
-            api_version=api_version,
+            instance_url=settings.credentials.instance_url,
+            api_version=settings.api_version,
             **{name: getattr(options, name) for name in _REQUESTED_OPTIONS},  # flat and immutable: no asdict copy
         )
+        user, host, pid = settings.who
         metadata: dict[str, Any] = {
             "actor": actor,
             "tool": tool,
-            "user": _os_user(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "auth": credentials.kind,
+            "user": user,
+            "host": host,
+            "pid": pid,
+            "auth": settings.credentials.kind,
         }
         return _Request(payload, encode(payload, metadata=metadata, correlation_id=correlation_id))
 
@@ -337,7 +379,7 @@ class JobRuntime:
                 statuses=tuple(ACTIVE), org_id=payload.org_id, backup_type="full", limit=1, tx=tx
             )
             if running:
-                return BackupStart(running[0], None, already_running=True)
+                return BackupStart.of(running[0], None, already_running=True)
         # Not synced to disk before the answer (a commit without fsync): a power cut in the next
         # moment loses the request, and with it the worker that would have run it; the worker's
         # first durable commit makes it durable for good.
@@ -347,10 +389,16 @@ class JobRuntime:
             tx, payload.job_id, 1, cap=self.settings.max_workers, start_within=WORKER_START_SECONDS, now=time.time()
         )
         # The projections are not folded here: that was a quarter of the request, cold. Starting the
-        # worker folds them (``start_worker``), any read does first, and the answer's status is the
-        # fold of the one event, what they will hold: no read.
-        job = requested_status(payload.job_id, position, payload, request.event.occurred_at)
-        return BackupStart(job, 1 if claimed else None)
+        # worker folds them (``start_worker``), any read does first, and the start's job is the fold of
+        # the one event, what they will hold, made only if asked for: no read.
+        occurred_at = request.event.occurred_at
+        return BackupStart(
+            payload.job_id,
+            "requested",
+            payload.backup_directory,
+            1 if claimed else None,
+            fold=lambda: requested_status(payload.job_id, position, payload, occurred_at),
+        )
 
     def start_backup(
         self,
@@ -379,8 +427,8 @@ class JobRuntime:
         try:
             self.catch_up()
         except Exception:
-            logger.exception("could not bring the projections up to date for job %s", start.job.job_id)
-        self.spawn_worker(start.job.job_id, start.attempt)
+            logger.exception("could not bring the projections up to date for job %s", start.job_id)
+        self.spawn_worker(start.job_id, start.attempt)
 
     def claim_in(self, tx: Transaction, job_id: str, attempt: int) -> int | None:
         """Claim a worker slot for ``attempt`` inside ``tx``; None when the job has one or none is free."""

@@ -83,4 +83,4 @@ def _start(runtime: JobRuntime, start: BackupStart) -> None:
     try:
         runtime.start_worker(start)
     except Exception:
-        logger.exception("could not start the worker of job %s", start.job.job_id)
+        logger.exception("could not start the worker of job %s", start.job_id)

@@ -81,25 +81,24 @@ def tool_errors(tool: str) -> Iterator[None]:
 
 
 def start_message(start: BackupStart, backup_type: str, max_workers: int) -> str:
-    job = start.job
-    follow = f'Check it with salesforce_backup_status(job_id="{job.job_id}").'
+    follow = f'Check it with salesforce_backup_status(job_id="{start.job_id}").'
     if start.already_running:
+        job = start.job  # the running job, read in the request
         return (
             f"A full backup of org {job.org_id} is already {job.status} as job {job.job_id} (requested "
             f"{job.requested_at}); only one full backup per org runs at a time, so no new job was started. "
             f"It writes to {job.backup_directory}. {follow}"
         )
-    text = (
-        f"Backup job {job.job_id} started ({backup_type}). It runs in the background; "
-        f"the backup will be written to {job.backup_directory}. {follow}"
-    )
     if start.attempt is None:
-        text = (
-            f"Backup job {job.job_id} ({backup_type}) is queued: all {max_workers} worker slots are busy "
+        return (
+            f"Backup job {start.job_id} ({backup_type}) is queued: all {max_workers} worker slots are busy "
             f"(SFBACKUP_MAX_WORKERS). It starts when a running backup ends and will be written to "
-            f"{job.backup_directory}. {follow}"
+            f"{start.backup_directory}. {follow}"
         )
-    return text
+    return (
+        f"Backup job {start.job_id} started ({backup_type}). It runs in the background; "
+        f"the backup will be written to {start.backup_directory}. {follow}"
+    )
 
 
 async def wait_for_job(
@@ -223,12 +222,11 @@ def add_tools(server: MCPServer, plugin: BackupPlugin) -> None:
                 done = await anyio.to_thread.run_sync(request_in_thread, arguments, correlation_id)
             runtime, options, start = done
             plugin.starter.submit(runtime, start)
-        job = start.job
         result = StartResult(
-            job_id=job.job_id,
-            status=job.status,
-            backup_directory=job.backup_directory or "",
-            resource_uri=job_uri(job.job_id),
+            job_id=start.job_id,
+            status=start.status,
+            backup_directory=start.backup_directory or "",
+            resource_uri=job_uri(start.job_id),
             message=start_message(start, options.backup_type, runtime.settings.max_workers),
             already_running=start.already_running,
             queued=start.attempt is None and not start.already_running,

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plugin.errors import BackupRequestError
-from plugin.jobs.options import validate_request
+from plugin.jobs.options import normalise_since, validate_request
 
 
 def test_defaults_are_normalised(home: Path) -> None:
@@ -87,3 +90,26 @@ def test_an_empty_filter_filters_nothing(home: Path) -> None:
     assert validate_request(home=home, objects_filter=[]).objects_filter == ()
     assert validate_request(home=home, objects_filter=None).objects_filter == ()
     assert validate_request(home=home).objects_filter == ()
+
+
+@given(st.dates(min_value=date(1, 1, 1), max_value=date(2100, 12, 31)), st.sampled_from(["", " ", "\t"]))
+def test_a_date_is_its_midnight_utc_and_a_later_one_is_refused(day: date, pad: str) -> None:
+    """The date road (fewer steps than the datetime road) gives what the datetime road gives for that midnight."""
+    raw = f"{pad}{day.isoformat()}{pad}"
+    today = datetime.now(UTC).date()
+    if day > today:
+        with pytest.raises(BackupRequestError, match="is in the future"):
+            normalise_since(raw)
+    elif day < today:  # today's midnight could be refused by the datetime road a moment later: not compared
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        assert normalise_since(raw) == midnight.isoformat().replace("+00:00", "Z")
+        assert normalise_since(raw) == normalise_since(f"{day.isoformat()}T00:00:00Z")
+
+
+def test_a_date_in_any_iso_spelling_of_ten_characters_is_read() -> None:
+    assert normalise_since("2024-W01-1") == "2024-01-01T00:00:00Z"  # ISO week date: Monday of week 1
+    # Four-digit years, as SOQL wants them (strftime wrote the year 999 as "999")
+    assert normalise_since("0999-12-31T23:00:00-02:00") == "1000-01-01T01:00:00Z"
+    assert normalise_since("0999-01-01T00:00:00.5Z") == "0999-01-01T00:00:00Z"
+    with pytest.raises(BackupRequestError, match="is not an ISO date or datetime"):
+        normalise_since("2024-02-30")

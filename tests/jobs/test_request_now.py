@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_an_org_id_to_learn_from_salesforce_gives_none_without_a_network_call(ho
     runtime = JobRuntime(home, env=env)
     try:
         assert runtime.request_backup_now(options(home, **INCREMENTAL)) is None
-        runtime._org_ids[runtime._request_settings()[0]] = "00D000000000042EAA"  # as after that login
+        runtime._org_ids[runtime._request_settings().credentials] = "00D000000000042EAA"  # as after that login
         start = runtime.request_backup_now(options(home, **INCREMENTAL))
         assert start is not None and start.job.org_id == "00D000000000042EAA"
     finally:
@@ -159,3 +160,29 @@ def test_a_full_backup_hands_over_a_few_pending_events_too_big_to_fold_on_the_lo
     slow = rt.request_backup(options(home, backup_type="full"))  # the thread's call folds them all
     assert not slow.already_running and slow.attempt == 1
     assert rt.request_backup_now(options(home, backup_type="full")) is not None  # folded: back on the loop
+
+
+def test_a_new_jobs_status_is_folded_only_when_asked_for(
+    rt: JobRuntime, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer needs the id, status and folder, which the start holds; the fold of the one event
+    (the full JobStatus) is made on first use, off the request's path, and is what the projections hold."""
+    from plugin.jobs import runtime as runtime_module
+
+    folds: list[str] = []
+    fold = runtime_module.requested_status
+
+    def counted(job_id: str, *args: Any) -> Any:
+        folds.append(job_id)
+        return fold(job_id, *args)
+
+    monkeypatch.setattr(runtime_module, "requested_status", counted)
+    start = rt.request_backup_now(options(home, **INCREMENTAL))
+    assert start is not None and folds == []
+    assert (start.status, start.attempt, start.already_running) == ("requested", 1, False)
+    assert start.backup_directory is not None and start.backup_directory.endswith(f"-{start.job_id}")
+    job = start.job
+    assert folds == [start.job_id] and start.job is job  # made once
+    assert (job.job_id, job.status, job.backup_directory) == (start.job_id, start.status, start.backup_directory)
+    rt.catch_up()
+    assert rt.job(start.job_id) == job

@@ -32,7 +32,7 @@ class Recorder:
 
 
 def _start(job_id: str, attempt: int | None = 1) -> BackupStart:
-    return BackupStart(JobStatus(job_id=job_id), attempt)
+    return BackupStart.of(JobStatus(job_id=job_id), attempt)
 
 
 def _wait_for(condition: Any, timeout: float = 10) -> None:
@@ -116,7 +116,7 @@ class Runtime:
     def start_worker(self, start):
         Path({str(marker)!r}).write_text(start.job.job_id)
 
-WorkerStarter(delay=60).submit(Runtime(), BackupStart(JobStatus(job_id="promised"), 1))
+WorkerStarter(delay=60).submit(Runtime(), BackupStart.of(JobStatus(job_id="promised"), 1))
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert marker.read_text() == "promised"
