@@ -1,5 +1,5 @@
-"""Readers never pin the WAL: with status-style readers polling while writers append, automatic
-checkpoints keep restarting the -wal file, so it stays bounded; one reader that holds a snapshot
+"""Readers never pin the WAL: no read leaves a snapshot open, so an automatic checkpoint that finds
+no read under way lets the -wal file restart, and it stays bounded; one reader that holds a snapshot
 makes it grow, and ``EventLog.checkpoint()`` truncates it once the reader lets go."""
 
 import sqlite3
@@ -53,13 +53,37 @@ def _write(db: Path, job: str, batches: int, sample: "list[tuple[int, int | None
             sample.append(_wal_state(db))
 
 
+def test_reads_between_commits_leave_nothing_that_keeps_the_wal_from_restarting(db_path: Path) -> None:
+    """Each commit's checkpoint, with the reads done, lets the WAL restart: it never passes the bound.
+    A read that left its snapshot open would keep it from restarting, and it would hold all 3x."""
+    with EventLog.open(db_path) as writer, EventLog.open(db_path) as tail, EventLog.open(db_path) as status_log:
+        bound = _bound(writer)
+        store = ProjectionStore(status_log)
+        writer.append("job-w", [encode(JobRequested(job_id="w"))], expected_version=0)
+        samples: list[tuple[int, int | None]] = []
+        last = 0
+        for _ in range(3 * bound // (PER_BATCH * len(PAD)) + 1):
+            events = [encode(JobProgress(current_object=PAD, percent=i)) for i in range(PER_BATCH)]
+            writer.append("job-w", events, expected_version=None)
+            batch = tail.read_all(after=last)
+            last = batch[-1].position if batch else last
+            store.jobs(limit=5)
+            store.count_jobs()
+            assert not tail.in_transaction and not status_log.in_transaction
+            samples.append(_wal_state(db_path))
+    largest = max(size for size, _ in samples)
+    assert largest <= bound, f"the WAL reached {largest} bytes, above {bound}: a read kept it from restarting"
+    assert len({seq for _, seq in samples if seq is not None}) >= 3, "automatic checkpoints never let the WAL restart"
+
+
 def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> None:
+    """The same with two writers and two readers polling back to back in threads: no read leaves a
+    transaction open and the WAL restarts. How far it grows in between is luck here, not a bound: a
+    restart needs a checkpoint that finds no read under way, and two readers back to back are nearly
+    always reading (1.4x to 6.6x the bound in 12 runs on a 2-core machine). The bound is the test above's."""
     with EventLog.open(db_path) as setup:
         bound = _bound(setup)
         ProjectionStore(setup)
-    # Two writers together write 3x the bound: a pinned WAL would hold all of it. One that is not
-    # stays within 2x even on a loaded machine, where commits without an fsync (progress events)
-    # can outrun the moments when no reader holds a snapshot and the WAL may restart.
     batches = 3 * bound // (PER_BATCH * len(PAD)) // 2 + 1
     samples: list[tuple[int, int | None]] = []
     problems: list[str] = []
@@ -96,10 +120,8 @@ def test_polling_readers_and_status_reads_do_not_pin_the_wal(db_path: Path) -> N
         thread.join(120)
 
     assert problems == []
-    largest = max(size for size, _ in samples)
-    assert largest <= 2 * bound, f"the WAL reached {largest} bytes, above {2 * bound}: a reader pinned it"
     restarts = {seq for _, seq in samples if seq is not None}
-    assert len(restarts) >= 2, "automatic checkpoints never let the WAL restart"
+    assert len(restarts) >= 2, "automatic checkpoints never let the WAL restart: a reader pinned it"
     with EventLog.open(db_path) as log:
         assert log.head()[0] == 2 * (1 + PER_BATCH * batches)
         assert ProjectionStore(log).count_jobs() == 2
