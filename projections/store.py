@@ -236,15 +236,11 @@ class ProjectionStore:
         applied, when more than ``most`` events are pending, when their data is longer than
         ``most_bytes`` in all (a fold takes as long as its JSON), or when a rebuild is due.
         """
+        if most is not None:
+            return self._fold_at_most(tx, most, most_bytes)
         position = self._checked_position(tx)
         if position is None:
-            return None if most is not None else self._rebuild_in(tx)
-        if most is not None:
-            rows, last_hash = tx.read_rows(after=position, limit=most + 1, most_bytes=most_bytes)
-            if len(rows) > most or (most_bytes is not None and sum(len(row[5]) for row in rows) > most_bytes):
-                return None
-            self._apply_batch(tx, rows, last_hash)
-            return len(rows)
+            return self._rebuild_in(tx)
         applied = 0
         while True:
             rows, last_hash = tx.read_rows(after=position, limit=BATCH)
@@ -264,19 +260,25 @@ class ProjectionStore:
         savepoint, left for a reader's ``catch_up`` to report. Returns the events applied.
         """
         tx.execute("SAVEPOINT projections_follow")
-        applied = 0
         try:
-            position = self._checked_position(tx)
-            if position is not None:
-                rows, last_hash = tx.read_rows(after=position, limit=most + 1)
-                if len(rows) <= most:
-                    self._apply_batch(tx, rows, last_hash)
-                    applied = len(rows)
+            applied = self._fold_at_most(tx, most) or 0
         except (ProjectionError, EventLogError):
             tx.execute("ROLLBACK TO projections_follow")
             applied = 0
         tx.execute("RELEASE projections_follow")
         return applied
+
+    def _fold_at_most(self, tx: Transaction, most: int, most_bytes: int | None = None) -> int | None:
+        """Fold the pending events in ``tx`` if there are at most ``most`` of them, with at most
+        ``most_bytes`` of data; else None, with nothing applied (as when a rebuild is due)."""
+        position = self._checked_position(tx)
+        if position is None:
+            return None
+        rows, last_hash = tx.read_rows(after=position, limit=most + 1, most_bytes=most_bytes)
+        if len(rows) > most or (most_bytes is not None and sum(len(row[5]) for row in rows) > most_bytes):
+            return None
+        self._apply_batch(tx, rows, last_hash)
+        return len(rows)
 
     def rebuild(self) -> int:
         """Recompute both tables from position 0 in one transaction; return the events applied."""

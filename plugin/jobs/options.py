@@ -35,21 +35,23 @@ def normalise_since(raw: str) -> str:
     """An ISO date or datetime → a SOQL UTC datetime literal; naive datetimes are taken as UTC."""
     text = raw.strip()
     try:
-        day = date.fromisoformat(text) if len(text) == 10 else None
-        moment = None if day is not None else datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = (
+            date.fromisoformat(text)
+            if len(text) == 10
+            else datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        )
     except ValueError as e:
         raise BackupRequestError(
             f"since_date={raw!r} is not an ISO date or datetime; use e.g. 2024-01-31 or 2024-01-31T12:00:00Z."
         ) from e
-    if day is not None:  # its midnight UTC, in the fewest steps (every step of a request runs with cold caches)
-        future = day > datetime.now(UTC).date()
-        literal = f"{day.isoformat()}T00:00:00Z"
-    else:
-        assert moment is not None
-        moment = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    if isinstance(parsed, datetime):
+        moment = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).astimezone(UTC)
         future = moment > datetime.now(UTC)
         # isoformat, not strftime, which writes the year 999 as "999": no SOQL literal
         literal = f"{moment.replace(tzinfo=None).isoformat(timespec='seconds')}Z"
+    else:  # a date: its midnight UTC, in the fewest steps (every step of a request runs with cold caches)
+        future = parsed > datetime.now(UTC).date()
+        literal = f"{parsed.isoformat()}T00:00:00Z"
     if future:
         raise BackupRequestError(f"since_date={raw!r} is in the future; nothing could have changed since then.")
     return literal

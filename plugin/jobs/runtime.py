@@ -224,17 +224,21 @@ class JobRuntime:
         return page, next_after, self.chain.check(self.log, [e.position for e in page])
 
     # -- starting a backup ----------------------------------------------------------------------
-    def resolve_org_id(self, credentials: config.Credentials, api_version: str) -> str:
-        """The org id for the backup path: from the session token, else by asking the org once per
+    def _known_org_id(self, settings: _RequestSettings) -> str | None:
+        """The org id without asking Salesforce: from the session id, or learned by an earlier login."""
+        return settings.token_org_id or self._org_ids.get(settings.credentials)
+
+    def resolve_org_id(self, settings: _RequestSettings) -> str:
+        """The org id for the backup path: ``_known_org_id``, else by asking the org once per
         credentials (a login and a query, hundreds of milliseconds, that no later request repeats:
         the org of a user or connected app does not change)."""
-        from_token = org_id_from_token(credentials.access_token)
-        if from_token:
-            return from_token
-        known = self._org_ids.get(credentials)
+        known = self._known_org_id(settings)
         if known is not None:
             return known
-        client = OrgClient(credentials, api_version=api_version, extra_ca=config.ca_bundle(self.env), timeout=(10, 30))
+        credentials = settings.credentials
+        client = OrgClient(
+            credentials, api_version=settings.api_version, extra_ca=config.ca_bundle(self.env), timeout=(10, 30)
+        )
         try:
             org_id = self._org_ids[credentials] = client.identity().org_id
         finally:
@@ -260,7 +264,7 @@ class JobRuntime:
             SalesforceError: the org id could not be learned.
         """
         settings = self._request_settings()
-        org_id = settings.token_org_id or self.resolve_org_id(settings.credentials, settings.api_version)
+        org_id = self.resolve_org_id(settings)
         request = self._request(options, settings, org_id, actor, tool, correlation_id)
         with self._lock:
             with self.log.write_transaction(durable=False) as tx:
@@ -291,7 +295,7 @@ class JobRuntime:
             ConfigError: credentials missing or unusable.
         """
         settings = self._request_settings()
-        org_id = settings.token_org_id or self._org_ids.get(settings.credentials)
+        org_id = self._known_org_id(settings)
         if org_id is None or self._quick is None or self._quick_commits >= QUICK_COMMITS:
             return None
         request = self._request(options, settings, org_id, actor, tool, correlation_id)
